@@ -1,0 +1,87 @@
+// Reads HuggingFace safetensors files: a little-endian u64 header length, a
+// JSON header naming each tensor's dtype, shape and byte range, then the raw
+// tensor bytes. Files are memory-mapped; nothing is copied until the loader
+// converts a tensor.
+//
+// Everything in the header is validated before any byte is used, so a corrupt
+// or truncated file is an INVALID_ARGUMENT naming the problem, never a crash.
+#ifndef DJINN_COMMON_SAFETENSORS_H_
+#define DJINN_COMMON_SAFETENSORS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace djinn {
+
+enum class DType { kFloat32, kFloat16, kBFloat16 };
+
+const char* DTypeName(DType dtype);  // "float32", "float16", "bfloat16"
+size_t DTypeSize(DType dtype);
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // byte offset into the data section
+  uint64_t end = 0;
+
+  int64_t elements() const;
+  uint64_t bytes() const { return end - begin; }
+};
+
+class SafetensorsFile {
+ public:
+  // Maps and validates `path`. NOT_FOUND if it does not exist.
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  // nullptr if absent.
+  const TensorInfo* Find(const std::string& name) const;
+  std::span<const std::byte> Data(const TensorInfo& tensor) const;
+
+ private:
+  SafetensorsFile() = default;
+
+  std::string path_;
+  void* mapping_ = nullptr;
+  size_t mapping_size_ = 0;
+  const std::byte* data_ = nullptr;  // start of the data section
+  std::map<std::string, TensorInfo> tensors_;
+};
+
+// All tensors of a model directory: one model.safetensors, or the shards
+// listed in model.safetensors.index.json (every shard must exist and hold
+// what the index says).
+class SafetensorsModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<SafetensorsModel>> Open(const std::string& directory);
+
+  // nullptr if absent.
+  const TensorInfo* Find(const std::string& name) const;
+  std::span<const std::byte> Data(const TensorInfo& tensor) const;
+  uint64_t total_bytes() const { return total_bytes_; }
+  // The dtype most tensors are stored in (what the model "is").
+  DType predominant_dtype() const { return predominant_dtype_; }
+  const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
+
+ private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, std::pair<const SafetensorsFile*, const TensorInfo*>> index_;
+  uint64_t total_bytes_ = 0;
+  DType predominant_dtype_ = DType::kFloat32;
+};
+
+}  // namespace djinn
+
+#endif  // DJINN_COMMON_SAFETENSORS_H_

@@ -1,0 +1,46 @@
+#include "common/testmodel/llama_layout.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace djinn::testmodel {
+
+std::vector<LlamaTensor> LlamaTensors(const ModelPreset& p) {
+  const int64_t hidden = p.hidden_size;
+  const int64_t q_out = p.num_attention_heads * p.head_dim;
+  const int64_t kv_out = p.num_key_value_heads * p.head_dim;
+  const int64_t inter = p.intermediate_size;
+
+  const WeightInit norm{.mean = 1.0, .stddev = 0.1};
+  // std::sqrt is correctly rounded (IEEE), so this is the same everywhere.
+  auto linear = [&](int64_t fan_in) {
+    return WeightInit{.mean = 0.0,
+                      .stddev = p.unit_scale_init ? 1.0 / std::sqrt(static_cast<double>(fan_in))
+                                                  : p.initializer_range};
+  };
+  const WeightInit embedding{.mean = 0.0,
+                             .stddev = p.unit_scale_init ? 1.0 : p.initializer_range};
+
+  std::vector<LlamaTensor> tensors;
+  tensors.push_back({"model.embed_tokens.weight", {p.vocab_size, hidden}, embedding});
+  for (int64_t i = 0; i < p.num_hidden_layers; ++i) {
+    const std::string l = absl::StrCat("model.layers.", i, ".");
+    tensors.push_back({l + "input_layernorm.weight", {hidden}, norm});
+    tensors.push_back({l + "self_attn.q_proj.weight", {q_out, hidden}, linear(hidden)});
+    tensors.push_back({l + "self_attn.k_proj.weight", {kv_out, hidden}, linear(hidden)});
+    tensors.push_back({l + "self_attn.v_proj.weight", {kv_out, hidden}, linear(hidden)});
+    tensors.push_back({l + "self_attn.o_proj.weight", {hidden, q_out}, linear(q_out)});
+    tensors.push_back({l + "post_attention_layernorm.weight", {hidden}, norm});
+    tensors.push_back({l + "mlp.gate_proj.weight", {inter, hidden}, linear(hidden)});
+    tensors.push_back({l + "mlp.up_proj.weight", {inter, hidden}, linear(hidden)});
+    tensors.push_back({l + "mlp.down_proj.weight", {hidden, inter}, linear(inter)});
+  }
+  tensors.push_back({"model.norm.weight", {hidden}, norm});
+  if (!p.tie_word_embeddings) {
+    tensors.push_back({"lm_head.weight", {p.vocab_size, hidden}, linear(hidden)});
+  }
+  return tensors;
+}
+
+}  // namespace djinn::testmodel

@@ -1,0 +1,65 @@
+// Turns a HuggingFace model directory into a LlamaModel in the arena:
+// config.json -> plan (weights, workspace, KV cache) -> weights converted
+// into the compute dtype -> KV slots. Reports progress, honours cancellation,
+// and on any failure gives back every block it took.
+#ifndef DJINN_DAEMON_ENGINE_MODEL_LOADER_H_
+#define DJINN_DAEMON_ENGINE_MODEL_LOADER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model_config.h"
+#include "common/tokenizer.h"
+#include "daemon/backend/backend.h"
+#include "daemon/engine/kv_cache.h"
+#include "daemon/engine/llama_model.h"
+#include "daemon/memory/arena.h"
+
+namespace djinn {
+
+enum class LoadPhase { kReadingConfig, kPlanning, kLoadingWeights, kAllocatingKvCache, kReady };
+
+struct LoadProgress {
+  LoadPhase phase = LoadPhase::kReadingConfig;
+  uint64_t bytes_loaded = 0;
+  uint64_t bytes_total = 0;
+};
+
+struct LoadSettings {
+  int64_t max_context_length = 0;  // 0: the model's max_position_embeddings
+  int max_sequences = 0;           // 0: kDefaultMaxSequences, lowered to what fits
+  std::function<void(const LoadProgress&)> on_progress;
+  std::function<bool()> cancelled;  // polled between tensors
+};
+
+constexpr int kDefaultMaxSequences = 8;
+
+// Everything a loaded model owns. Destroying it returns its arena blocks.
+struct LoadedWeights {
+  ModelConfig config;
+  DType stored_dtype = DType::kFloat32;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<KvCache> kv_cache;
+  std::vector<ArenaBlock> blocks;
+  uint64_t weight_bytes = 0;  // as held by the backend
+  Arena* arena = nullptr;
+
+  LoadedWeights() = default;
+  LoadedWeights(const LoadedWeights&) = delete;
+  LoadedWeights& operator=(const LoadedWeights&) = delete;
+  ~LoadedWeights();
+};
+
+// INVALID_ARGUMENT for bad files (naming the file and problem),
+// RESOURCE_EXHAUSTED when the model does not fit the budget, CANCELLED.
+absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& directory, const LoadSettings& settings,
+                                                         Backend* backend, Arena* arena);
+
+}  // namespace djinn
+
+#endif  // DJINN_DAEMON_ENGINE_MODEL_LOADER_H_

@@ -1,0 +1,267 @@
+#include "daemon/engine/model_runner.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "daemon/engine/sampling/detokenizer.h"
+#include "daemon/engine/sampling/stop_matcher.h"
+
+namespace djinn {
+
+struct ModelRunner::Sequence {
+  std::shared_ptr<GenerationStream> stream;
+  std::vector<int32_t> tokens;  // prompt, then generated
+  size_t prompt_tokens = 0;
+  uint32_t max_tokens = 0;
+  std::vector<int32_t> stop_token_ids;
+  std::unique_ptr<engine::Sampler> sampler;
+  std::unique_ptr<engine::IncrementalDetokenizer> detokenizer;
+  std::unique_ptr<engine::StopMatcher> stop_matcher;
+  int slot = -1;
+  size_t cached = 0;  // tokens whose keys/values are in the cache
+  GenerationUsage usage;
+  absl::Time submitted, admitted;
+};
+
+ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights)
+    : weights_(std::move(weights)), logits_(weights_->config.vocab_size) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+ModelRunner::~ModelRunner() {
+  {
+    absl::MutexLock lock(&mutex_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const GenerationRequest& request) {
+  const ModelConfig& config = weights_->config;
+  auto sequence = std::make_unique<Sequence>();
+  if (request.prompt_text.has_value()) {
+    sequence->tokens.push_back(static_cast<int32_t>(config.bos_token_id));
+    const std::vector<int32_t> ids = weights_->tokenizer->Encode(*request.prompt_text);
+    sequence->tokens.insert(sequence->tokens.end(), ids.begin(), ids.end());
+  } else {
+    sequence->tokens = request.prompt_ids;
+  }
+  if (sequence->tokens.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  for (int32_t id : sequence->tokens) {
+    if (id < 0 || id >= config.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrFormat("prompt token id %d is outside the vocabulary [0, %d)", id,
+                                                        config.vocab_size));
+    }
+  }
+  const int64_t context = weights_->model->context_length();
+  const int64_t prompt = static_cast<int64_t>(sequence->tokens.size());
+  if (prompt >= context) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the prompt is %d tokens; the context length is %d, leaving no room to generate", prompt, context));
+  }
+  uint32_t max_tokens = request.max_tokens;
+  if (max_tokens == 0) {
+    max_tokens = static_cast<uint32_t>(std::min<int64_t>(kDefaultMaxTokens, context - prompt));
+  } else if (prompt + max_tokens > context) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "prompt (%d tokens) + max_tokens (%d) exceeds the context length %d", prompt, max_tokens, context));
+  }
+  if (request.temperature < 0 || !(request.top_p >= 0 && request.top_p <= 1) || request.top_k < 0) {
+    return absl::InvalidArgumentError("temperature must be >= 0, top_k >= 0 and top_p in [0, 1]");
+  }
+  engine::SamplingParams sampling;
+  sampling.temperature = request.temperature;
+  sampling.top_k = request.top_k;
+  sampling.top_p = request.top_p;
+  sampling.seed = request.seed.has_value() ? *request.seed : std::random_device{}() * 0x100000000ull + std::random_device{}();
+
+  sequence->prompt_tokens = sequence->tokens.size();
+  sequence->max_tokens = max_tokens;
+  sequence->stop_token_ids = request.stop_token_ids;
+  if (!request.ignore_eos) {
+    for (int64_t eos : config.eos_token_ids) sequence->stop_token_ids.push_back(static_cast<int32_t>(eos));
+  }
+  sequence->sampler = std::make_unique<engine::Sampler>(sampling);
+  const Tokenizer* tokenizer = weights_->tokenizer.get();
+  sequence->detokenizer = std::make_unique<engine::IncrementalDetokenizer>(
+      [tokenizer](std::span<const int32_t> ids) { return tokenizer->Decode(ids); }, sequence->tokens);
+  sequence->stop_matcher = std::make_unique<engine::StopMatcher>(request.stop);
+  sequence->usage.prompt_tokens = static_cast<uint32_t>(sequence->prompt_tokens);
+  sequence->usage.seed = sampling.seed;
+  sequence->submitted = absl::Now();
+  sequence->stream = std::make_shared<GenerationStream>();
+  std::shared_ptr<GenerationStream> stream = sequence->stream;
+
+  absl::MutexLock lock(&mutex_);
+  if (stopping_) return absl::UnavailableError("the model is unloading");
+  ++counters_.requests_total;
+  counters_.prompt_tokens_total += sequence->prompt_tokens;
+  queue_.push_back(std::move(sequence));
+  return stream;
+}
+
+void ModelRunner::Drain() {
+  absl::MutexLock lock(&mutex_);
+  stopping_ = true;
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return queue_.empty() && running_count_ == 0; };
+  mutex_.Await(absl::Condition(&idle));
+}
+
+void ModelRunner::CancelAll() {
+  absl::MutexLock lock(&mutex_);
+  cancel_all_ = true;
+}
+
+RunnerCounters ModelRunner::counters() const {
+  absl::MutexLock lock(&mutex_);
+  RunnerCounters c = counters_;
+  c.queued = static_cast<int>(queue_.size());
+  c.active = running_count_;
+  return c;
+}
+
+absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<int32_t>& tokens) {
+  const int64_t vocab = weights_->config.vocab_size;
+  if (tokens.empty() || static_cast<int64_t>(tokens.size()) > weights_->model->context_length()) {
+    return absl::InvalidArgumentError("token count must be in [1, context length]");
+  }
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= vocab) return absl::InvalidArgumentError("token id outside the vocabulary");
+  }
+  std::optional<int> slot = weights_->kv_cache->Acquire();
+  if (!slot.has_value()) return absl::ResourceExhaustedError("no free KV-cache slot");
+  std::vector<float> all(tokens.size() * vocab), last(vocab);
+  {
+    absl::MutexLock lock(&compute_mutex_);
+    weights_->model->Forward(tokens, 0, *weights_->kv_cache, *slot, last, all);
+  }
+  weights_->kv_cache->Release(*slot);
+  return all;
+}
+
+void ModelRunner::Loop() {
+  for (;;) {
+    bool cancel_all = false;
+    {
+      absl::MutexLock lock(&mutex_);
+      // Sleep until there is something to do.
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+        return stopping_ || cancel_all_ || !running_.empty() || !queue_.empty();
+      };
+      mutex_.Await(absl::Condition(&has_work));
+      if (stopping_ && running_.empty() && queue_.empty()) return;
+      cancel_all = cancel_all_;
+      cancel_all_ = false;
+      // Drop queued requests whose client is gone; admit the rest while slots last.
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if ((*it)->stream->cancelled() || cancel_all) {
+          Finish(**it, FinishReason::kCancelled);
+          it = queue_.erase(it);
+          continue;
+        }
+        ++it;
+      }
+      while (!queue_.empty()) {
+        std::optional<int> slot = weights_->kv_cache->Acquire();
+        if (!slot.has_value()) break;
+        std::unique_ptr<Sequence> sequence = std::move(queue_.front());
+        queue_.pop_front();
+        sequence->slot = *slot;
+        sequence->admitted = absl::Now();
+        sequence->usage.queue_seconds = absl::ToDoubleSeconds(sequence->admitted - sequence->submitted);
+        running_.push_back(std::move(sequence));
+      }
+      running_count_ = static_cast<int>(running_.size());
+    }
+    // One step for every running sequence, in turn.
+    for (auto it = running_.begin(); it != running_.end();) {
+      Sequence& sequence = **it;
+      bool alive;
+      if (cancel_all || sequence.stream->cancelled()) {
+        Finish(sequence, FinishReason::kCancelled);
+        alive = false;
+      } else {
+        alive = Step(sequence);
+      }
+      if (alive) {
+        ++it;
+        continue;
+      }
+      weights_->kv_cache->Release(sequence.slot);
+      it = running_.erase(it);
+      absl::MutexLock lock(&mutex_);
+      running_count_ = static_cast<int>(running_.size());
+    }
+  }
+}
+
+bool ModelRunner::Step(Sequence& sequence) {
+  // Feed what the cache has not seen yet: the whole prompt on the first step,
+  // then the token sampled last.
+  const std::span<const int32_t> pending(sequence.tokens.data() + sequence.cached,
+                                         sequence.tokens.size() - sequence.cached);
+  {
+    absl::MutexLock lock(&compute_mutex_);
+    weights_->model->Forward(pending, static_cast<int64_t>(sequence.cached), *weights_->kv_cache, sequence.slot,
+                             logits_);
+  }
+  sequence.cached = sequence.tokens.size();
+  absl::StatusOr<int32_t> token = sequence.sampler->Sample(logits_);
+  if (!token.ok()) {
+    GenerationEvent event;
+    event.error = absl::InternalError(absl::StrCat("sampling failed: ", token.status().message()));
+    sequence.stream->Push(std::move(event));
+    return false;
+  }
+  sequence.tokens.push_back(*token);
+  const uint32_t generated = static_cast<uint32_t>(sequence.tokens.size() - sequence.prompt_tokens);
+  sequence.usage.completion_tokens = generated;
+  if (generated == 1) {
+    sequence.usage.time_to_first_token_seconds = absl::ToDoubleSeconds(absl::Now() - sequence.submitted);
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    ++counters_.generated_tokens_total;
+  }
+
+  // A stop token ends the sequence; its id is returned, its text is not.
+  if (std::find(sequence.stop_token_ids.begin(), sequence.stop_token_ids.end(), *token) !=
+      sequence.stop_token_ids.end()) {
+    Finish(sequence, FinishReason::kStop, sequence.stop_matcher->Flush(), {*token});
+    return false;
+  }
+  const std::string delta = sequence.detokenizer->Push(*token);
+  engine::StopMatcher::Result released = sequence.stop_matcher->Push(delta);
+  if (released.stopped) {
+    Finish(sequence, FinishReason::kStop, std::move(released.text), {*token});
+    return false;
+  }
+  if (generated >= sequence.max_tokens) {
+    std::string tail = std::move(released.text);
+    engine::StopMatcher::Result rest = sequence.stop_matcher->Push(sequence.detokenizer->Flush());
+    tail += rest.text;
+    if (!rest.stopped) tail += sequence.stop_matcher->Flush();
+    Finish(sequence, rest.stopped ? FinishReason::kStop : FinishReason::kLength, std::move(tail), {*token});
+    return false;
+  }
+  GenerationEvent event;
+  event.token_ids.push_back(*token);
+  event.text = std::move(released.text);
+  sequence.stream->Push(std::move(event));
+  return true;
+}
+
+void ModelRunner::Finish(Sequence& sequence, FinishReason reason, std::string text, std::vector<int32_t> last_tokens) {
+  GenerationEvent event;
+  event.token_ids = std::move(last_tokens);
+  event.text = std::move(text);
+  event.finish = reason;
+  sequence.usage.total_seconds = absl::ToDoubleSeconds(absl::Now() - sequence.submitted);
+  event.usage = sequence.usage;
+  sequence.stream->Push(std::move(event));
+}
+
+}  // namespace djinn

@@ -1,0 +1,83 @@
+// Serves generation requests for one loaded model. Requests wait in a FIFO
+// queue for a KV-cache slot; admitted sequences advance one step each, in
+// turn, on the runner's own thread (prefill the prompt, then one token per
+// step), so concurrent requests interleave fairly and never share state.
+// Continuous batching replaces the turn-taking later; the interface stays.
+#ifndef DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_
+#define DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "daemon/engine/generation.h"
+#include "daemon/engine/generation_stream.h"
+#include "daemon/engine/model_loader.h"
+
+namespace djinn {
+
+struct RunnerCounters {
+  int queued = 0;
+  int active = 0;
+  uint64_t requests_total = 0;
+  uint64_t prompt_tokens_total = 0;
+  uint64_t generated_tokens_total = 0;
+};
+
+class ModelRunner {
+ public:
+  explicit ModelRunner(std::unique_ptr<LoadedWeights> weights);
+  // Finishes every queued and running request first (see Drain).
+  ~ModelRunner();
+
+  // Validates and tokenizes the request (INVALID_ARGUMENT for an empty or too
+  // long prompt, out-of-range token ids, bad sampling parameters), then queues
+  // it. The stream delivers its tokens.
+  absl::StatusOr<std::shared_ptr<GenerationStream>> Submit(const GenerationRequest& request);
+
+  // Refuses new requests and waits until every queued and running one has
+  // finished.
+  void Drain();
+
+  // Stops every queued and running request now with FinishReason kCancelled.
+  void CancelAll();
+
+  // Logits of every position of `tokens` (a fresh sequence), for tests and
+  // tools: tokens.size() * vocab_size floats.
+  absl::StatusOr<std::vector<float>> ScoreTokens(const std::vector<int32_t>& tokens);
+
+  const LoadedWeights& weights() const { return *weights_; }
+  RunnerCounters counters() const;
+
+ private:
+  struct Sequence;
+
+  void Loop();
+  // Runs one step of `sequence`; returns false once it has finished.
+  bool Step(Sequence& sequence);
+  void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
+              std::vector<int32_t> last_tokens = {});
+
+  std::unique_ptr<LoadedWeights> weights_;
+  std::vector<float> logits_;  // runner thread only
+
+  mutable absl::Mutex mutex_;
+  std::deque<std::unique_ptr<Sequence>> queue_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::unique_ptr<Sequence>> running_;  // runner thread only
+  int running_count_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool cancel_all_ ABSL_GUARDED_BY(mutex_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  RunnerCounters counters_ ABSL_GUARDED_BY(mutex_);
+  // Serialises model use between the runner thread and ScoreTokens.
+  absl::Mutex compute_mutex_;
+  std::thread thread_;
+};
+
+}  // namespace djinn
+
+#endif  // DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_

@@ -1,0 +1,205 @@
+#include "daemon/server/djinn_service.h"
+
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "daemon/server/proto_convert.h"
+
+#ifndef DJINN_VERSION
+#define DJINN_VERSION "dev"
+#endif
+
+namespace djinn {
+namespace {
+
+// How often a waiting Generate handler checks whether its client went away.
+// gRPC's synchronous API has no cancellation callback, so we poll; the engine
+// is never blocked by it.
+constexpr absl::Duration kCancellationPoll = absl::Milliseconds(20);
+
+}  // namespace
+
+DjinnService::DjinnService(ModelRegistry* registry, Backend* backend, Arena* arena, ServerMetrics* metrics)
+    : registry_(registry),
+      backend_(backend),
+      arena_(arena),
+      metrics_(metrics),
+      started_(absl::Now()),
+      budget_gauge_(metrics::BuildGauge()
+                        .Name("djinn_memory_budget_bytes")
+                        .Help("The memory budget (--vram-budget) the daemon reserved at start-up.")
+                        .Register(*metrics->registry())),
+      memory_gauge_(metrics::BuildGauge()
+                        .Name("djinn_memory_bytes")
+                        .Help("How the budget is split; the categories sum to djinn_memory_budget_bytes: "
+                              "resident_weights, ring_buffer, kv_cache, workspace, free.")
+                        .Register(*metrics->registry())),
+      kv_used_gauge_(metrics::BuildGauge()
+                         .Name("djinn_kv_cache_used_bytes")
+                         .Help("KV-cache bytes held by live sequences (part of the kv_cache category).")
+                         .Register(*metrics->registry())),
+      models_gauge_(metrics::BuildGauge()
+                        .Name("djinn_models_loaded")
+                        .Help("Models loaded and ready to serve.")
+                        .Register(*metrics->registry())) {
+  collect_callback_ = metrics_->registry()->AddCollectCallback([this] { ExportGauges(); });
+}
+
+DjinnService::~DjinnService() { metrics_->registry()->RemoveCollectCallback(collect_callback_); }
+
+grpc::Status DjinnService::LoadModel(grpc::ServerContext* context, const v1::LoadModelRequest* request,
+                                     grpc::ServerWriter<v1::LoadModelProgress>* writer) {
+  LoadSettings settings;
+  settings.max_context_length = request->options().max_context_length();
+  settings.max_sequences = static_cast<int>(request->options().max_sequences());
+  settings.cancelled = [context] { return context->IsCancelled(); };
+  settings.on_progress = [writer](const LoadProgress& progress) {
+    if (progress.phase == LoadPhase::kReady) return;  // the final message carries the description
+    v1::LoadModelProgress message;
+    message.set_phase(ToProto(progress.phase));
+    message.set_bytes_loaded(progress.bytes_loaded);
+    message.set_bytes_total(progress.bytes_total);
+    writer->Write(message);  // a vanished client shows up as IsCancelled()
+  };
+  absl::StatusOr<ModelInfo> info = registry_->Load(request->name(), request->path(), settings);
+  metrics_->LoadFinished(info.ok());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  v1::LoadModelProgress done;
+  done.set_phase(v1::LoadModelProgress::PHASE_READY);
+  done.set_bytes_loaded(info->weight_bytes);
+  done.set_bytes_total(info->weight_bytes);
+  *done.mutable_model() = ToProto(*info);
+  writer->Write(done);
+  return grpc::Status::OK;
+}
+
+grpc::Status DjinnService::UnloadModel(grpc::ServerContext*, const v1::UnloadModelRequest* request,
+                                       v1::UnloadModelResponse*) {
+  return ToGrpcStatus(registry_->Unload(request->name()));
+}
+
+grpc::Status DjinnService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                      v1::ListModelsResponse* response) {
+  for (const ModelInfo& info : registry_->List()) *response->add_models() = ToProto(info);
+  return grpc::Status::OK;
+}
+
+grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                                    grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  absl::StatusOr<std::shared_ptr<ModelRunner>> runner = registry_->Find(request->model());
+  if (!runner.ok()) return ToGrpcStatus(runner.status());
+  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = (*runner)->Submit(FromProto(*request));
+  if (!stream.ok()) return ToGrpcStatus(stream.status());
+
+  const std::string& model = request->model();
+  counters_.started.fetch_add(1);
+  metrics_->GenerateStarted(model);
+  GenerationUsage usage;
+  auto end = [&](RequestOutcome outcome, grpc::Status status) {
+    (outcome == RequestOutcome::kCompleted   ? counters_.completed
+     : outcome == RequestOutcome::kCancelled ? counters_.cancelled
+                                             : counters_.failed)
+        .fetch_add(1);
+    metrics_->GenerateFinished(model, outcome, usage);
+    return status;
+  };
+  GenerationEvent event;
+  for (;;) {
+    if (!(*stream)->Next(&event, kCancellationPoll)) {
+      if (context->IsCancelled()) {
+        (*stream)->Cancel();  // the runner frees the KV slot at its next step
+        return end(RequestOutcome::kCancelled, grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled"));
+      }
+      continue;
+    }
+    if (!event.error.ok()) {
+      LogError("generation failed", {{"model", model}, {"error", event.error.ToString()}});
+      return end(RequestOutcome::kFailed, ToGrpcStatus(event.error));
+    }
+    if (event.finish != FinishReason::kNone) usage = event.usage;
+    v1::GenerateResponse response;
+    ToProto(event, &response);
+    if (!writer->Write(response)) {
+      (*stream)->Cancel();
+      return end(RequestOutcome::kCancelled, grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    }
+    if (event.finish == FinishReason::kCancelled) return end(RequestOutcome::kCancelled, grpc::Status::OK);
+    if (event.finish != FinishReason::kNone) return end(RequestOutcome::kCompleted, grpc::Status::OK);
+  }
+}
+
+grpc::Status DjinnService::Stats(grpc::ServerContext*, const v1::StatsRequest*, v1::StatsResponse* response) {
+  *response = Snapshot();
+  return grpc::Status::OK;
+}
+
+v1::StatsResponse DjinnService::Snapshot() const {
+  v1::StatsResponse out;
+  out.set_version(DJINN_VERSION);
+  out.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));
+  const DeviceDescription device = backend_->Describe();
+  out.mutable_device()->set_kind(device.kind);
+  out.mutable_device()->set_name(device.name);
+  out.mutable_device()->set_total_memory_bytes(device.total_memory_bytes);
+
+  const ArenaUsage usage = arena_->Usage();
+  v1::MemorySplit* memory = out.mutable_memory();
+  memory->set_budget_bytes(usage.capacity);
+  memory->set_resident_weight_bytes(usage.by_category[static_cast<int>(MemoryCategory::kWeights)]);
+  memory->set_ring_buffer_bytes(usage.by_category[static_cast<int>(MemoryCategory::kRingBuffer)]);
+  memory->set_kv_cache_bytes(usage.by_category[static_cast<int>(MemoryCategory::kKvCache)]);
+  memory->set_workspace_bytes(usage.by_category[static_cast<int>(MemoryCategory::kWorkspace)]);
+  memory->set_free_bytes(usage.free());
+
+  uint64_t kv_used = 0, queued = 0, active = 0, prompt_tokens = 0, generated_tokens = 0;
+  for (const ModelInfo& info : registry_->List()) {
+    v1::ModelStats* model = out.add_models();
+    model->set_name(info.name);
+    model->set_state(ToProto(info.state));
+    model->set_weight_bytes(info.weight_bytes);
+    model->set_resident_bytes(info.weight_bytes);  // everything is resident until weights stream
+    model->set_resident_layers(static_cast<uint32_t>(info.config.num_hidden_layers));
+    model->set_kv_sequences_total(static_cast<uint32_t>(info.max_sequences));
+    model->set_kv_sequences_active(static_cast<uint32_t>(info.counters.active));
+    model->set_kv_cache_bytes(info.kv_cache_bytes);
+    model->set_kv_cache_used_bytes(info.kv_bytes_per_sequence * info.counters.active);
+    model->set_requests_total(info.counters.requests_total);
+    model->set_generated_tokens_total(info.counters.generated_tokens_total);
+    kv_used += info.kv_bytes_per_sequence * info.counters.active;
+    queued += info.counters.queued;
+    active += info.counters.active;
+    prompt_tokens += info.counters.prompt_tokens_total;
+    generated_tokens += info.counters.generated_tokens_total;
+  }
+  memory->set_kv_cache_used_bytes(kv_used);
+
+  v1::RequestCounters* requests = out.mutable_requests();
+  requests->set_generate_started(counters_.started.load());
+  requests->set_generate_completed(counters_.completed.load());
+  requests->set_generate_cancelled(counters_.cancelled.load());
+  requests->set_generate_failed(counters_.failed.load());
+  requests->set_generate_active(active);
+  requests->set_generate_queued(queued);
+  requests->set_prompt_tokens_total(prompt_tokens);
+  requests->set_generated_tokens_total(generated_tokens);
+  // Ring buffer and PCIe counters stay zero until weights stream (CPU and
+  // fully resident models copy nothing per step).
+  out.mutable_ring_buffer();
+  out.mutable_pcie();
+  return out;
+}
+
+void DjinnService::ExportGauges() {
+  const v1::StatsResponse stats = Snapshot();
+  const v1::MemorySplit& m = stats.memory();
+  for (auto [category, value] : {std::pair{"resident_weights", m.resident_weight_bytes()},
+                                 std::pair{"ring_buffer", m.ring_buffer_bytes()},
+                                 std::pair{"kv_cache", m.kv_cache_bytes()},
+                                 std::pair{"workspace", m.workspace_bytes()}, std::pair{"free", m.free_bytes()}}) {
+    memory_gauge_.Add({{"category", category}}).Set(static_cast<double>(value));
+  }
+  budget_gauge_.Add({}).Set(static_cast<double>(m.budget_bytes()));
+  kv_used_gauge_.Add({}).Set(static_cast<double>(m.kv_cache_used_bytes()));
+  models_gauge_.Add({}).Set(stats.models_size());
+}
+
+}  // namespace djinn

@@ -1,0 +1,168 @@
+// What operators rely on, against a real djinnd: health checking, server
+// reflection, the Prometheus endpoint, preloading and graceful shutdown.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/integration/support/client.h"
+#include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/test_models.h"
+
+namespace djinn::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// GET `path` over a plain TCP connection; returns the whole response.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  ::send(fd, request.data(), request.size(), 0);
+  std::string response;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, n);
+  ::close(fd);
+  return response;
+}
+
+// Value of the first sample line starting with `series` (name + labels).
+double Sample(const std::string& exposition, const std::string& series) {
+  const size_t at = exposition.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(exposition.substr(at + series.size() + 2));
+}
+
+std::unique_ptr<DaemonProcess> StartWithTiny(std::vector<std::string> extra = {}) {
+  TestModel("tiny");
+  std::vector<std::string> flags = {"--model-root=" + ModelRoot(), "--vram-budget=512MiB", "--model=tiny=tiny"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  auto daemon = DaemonProcess::Start(flags);
+  EXPECT_TRUE(daemon.ok()) << daemon.status();
+  return daemon.ok() ? *std::move(daemon) : nullptr;
+}
+
+TEST(OperationsTest, HealthIsServingOncePreloadedModelsAreReady) {
+  auto daemon = StartWithTiny();
+  ASSERT_NE(daemon, nullptr);
+  auto channel = grpc::CreateChannel(daemon->address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  for (const std::string service : {"", "djinn.v1.Djinn"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  // The preloaded model is there and usable.
+  auto stub = Connect(daemon->address());
+  EXPECT_TRUE(Generate(*stub, GreedyRequest("tiny", "ready?", 3)).status.ok());
+}
+
+TEST(OperationsTest, ReflectionListsTheServices) {
+  auto daemon = StartWithTiny();
+  ASSERT_NE(daemon, nullptr);
+  auto channel = grpc::CreateChannel(daemon->address(), grpc::InsecureChannelCredentials());
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<std::string> names;
+  for (const auto& service : response.list_services_response().service()) names.push_back(service.name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"djinn.v1.Djinn", "grpc.health.v1.Health"}));
+  // And it can describe the API to a client that has no .proto files.
+  request.set_file_containing_symbol("djinn.v1.Djinn");
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_GT(response.file_descriptor_response().file_descriptor_proto_size(), 0);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(OperationsTest, MetricsEndpointServesRequestTokenAndLatencyMetrics) {
+  auto daemon = StartWithTiny();
+  ASSERT_NE(daemon, nullptr);
+  auto stub = Connect(daemon->address());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Generate(*stub, GreedyRequest("tiny", "metrics", 10)).status.ok());
+  EXPECT_EQ(Generate(*stub, GreedyRequest("tiny", "x", 1000)).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  const std::string response = HttpGet(daemon->metrics_port(), "/metrics");
+  ASSERT_THAT(response, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(response, HasSubstr("text/plain; version=0.0.4"));
+  const std::string body = response.substr(response.find("\r\n\r\n") + 4);
+  EXPECT_EQ(Sample(body, R"(djinn_generate_requests_total{model="tiny",outcome="completed"})"), 3);
+  EXPECT_EQ(Sample(body, R"(djinn_generated_tokens_total{model="tiny"})"), 30);
+  EXPECT_GT(Sample(body, R"(djinn_prompt_tokens_total{model="tiny"})"), 3);
+  EXPECT_EQ(Sample(body, R"(djinn_time_to_first_token_seconds_count{model="tiny"})"), 3);
+  EXPECT_EQ(Sample(body, R"(djinn_request_duration_seconds_count{model="tiny"})"), 3);
+  EXPECT_GT(Sample(body, R"(djinn_request_duration_seconds_sum{model="tiny"})"), 0);
+  EXPECT_EQ(Sample(body, R"(djinn_generate_requests_in_flight{model="tiny"})"), 0);
+  EXPECT_EQ(Sample(body, R"(djinn_model_loads_total{outcome="ok"})"), 1);
+  EXPECT_EQ(Sample(body, "djinn_memory_budget_bytes"), 512.0 * 1024 * 1024);
+  EXPECT_GT(Sample(body, R"(djinn_memory_bytes{category="resident_weights"})"), 0);
+  EXPECT_EQ(Sample(body, "djinn_models_loaded"), 1);
+
+  // Valid exposition format, as Prometheus's own linter sees it.
+  FILE* lint = ::popen("promtool check metrics > /dev/null 2>&1", "w");
+  ASSERT_NE(lint, nullptr);
+  std::fwrite(body.data(), 1, body.size(), lint);
+  EXPECT_EQ(WEXITSTATUS(::pclose(lint)), 0) << body;
+}
+
+TEST(OperationsTest, SigtermCancelsInFlightStreamsWithinTheGraceAndExitsZero) {
+  LongContextTestModel();
+  auto daemon = StartWithTiny({"--model=long=long", "--shutdown-grace=2s"});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = Connect(daemon->address());
+  grpc::ClientContext context;
+  auto reader = stub->Generate(&context, GreedyRequest("long", "never ends", 16000));
+  v1::GenerateResponse message;
+  ASSERT_TRUE(reader->Read(&message));  // streaming
+  std::thread stopper([&] { EXPECT_EQ(daemon->StopWith(SIGTERM), 0) << daemon->Log(); });
+  v1::GenerateResponse last;
+  while (reader->Read(&message)) last = message;
+  const grpc::Status status = reader->Finish();
+  stopper.join();
+  // The client got a proper ending, not a dropped connection.
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_CANCELLED);
+  EXPECT_LT(last.usage().completion_tokens(), 16000u);
+  EXPECT_THAT(daemon->Log(), HasSubstr("\"msg\":\"stopped\""));
+}
+
+TEST(OperationsTest, IdleDaemonExitsZeroOnSigterm) {
+  auto daemon = StartWithTiny();
+  ASSERT_NE(daemon, nullptr);
+  EXPECT_EQ(daemon->StopWith(SIGTERM), 0);
+}
+
+TEST(OperationsTest, FailedPreloadExitsNonZeroWithoutBecomingReady) {
+  auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--model=broken=does-not-exist"});
+  ASSERT_FALSE(daemon.ok());
+  EXPECT_THAT(std::string(daemon.status().message()), HasSubstr("preload failed"));
+}
+
+}  // namespace
+}  // namespace djinn::testing

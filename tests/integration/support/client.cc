@@ -1,0 +1,54 @@
+#include "tests/integration/support/client.h"
+
+namespace djinn::testing {
+
+std::unique_ptr<v1::Djinn::Stub> Connect(const std::string& address) {
+  return v1::Djinn::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+LoadResult Load(v1::Djinn::Stub& stub, const std::string& name, const std::string& path,
+                const v1::LoadOptions& options) {
+  grpc::ClientContext context;
+  v1::LoadModelRequest request;
+  request.set_name(name);
+  request.set_path(path);
+  *request.mutable_options() = options;
+  LoadResult result;
+  auto reader = stub.LoadModel(&context, request);
+  v1::LoadModelProgress progress;
+  while (reader->Read(&progress)) result.progress.push_back(progress);
+  result.status = reader->Finish();
+  return result;
+}
+
+GenerateResult Generate(v1::Djinn::Stub& stub, const v1::GenerateRequest& request) {
+  grpc::ClientContext context;
+  GenerateResult result;
+  auto reader = stub.Generate(&context, request);
+  v1::GenerateResponse response;
+  while (reader->Read(&response)) {
+    result.messages.push_back(response);
+    result.token_ids.insert(result.token_ids.end(), response.token_ids().begin(), response.token_ids().end());
+    result.text += response.text();
+  }
+  result.status = reader->Finish();
+  return result;
+}
+
+v1::GenerateRequest GreedyRequest(const std::string& model, const std::string& prompt, uint32_t max_tokens) {
+  v1::GenerateRequest request;
+  request.set_model(model);
+  request.set_text(prompt);
+  request.set_max_tokens(max_tokens);
+  request.set_ignore_eos(true);
+  return request;
+}
+
+v1::StatsResponse Stats(v1::Djinn::Stub& stub) {
+  grpc::ClientContext context;
+  v1::StatsResponse response;
+  stub.Stats(&context, v1::StatsRequest(), &response);
+  return response;
+}
+
+}  // namespace djinn::testing
