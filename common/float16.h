@@ -71,7 +71,7 @@ inline uint16_t FloatToFloat16(float f) {
   }
   uint32_t half = ((abs >> 13) - (112u << 10));
   const uint32_t rest = abs & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
+  half += (rest > 0x1000u) | ((rest == 0x1000u) & half & 1u);  // branch-free: random data mispredicts
   return static_cast<uint16_t>(sign | half);
 }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev nlohmann-json3-dev
+  libabsl-dev nlohmann-json3-dev sentencepiece
   libgtest-dev libgmock-dev googletest
   prometheus curl
 )

@@ -19,8 +19,13 @@ std::vector<LlamaTensor> LlamaTensors(const ModelPreset& p) {
                       .stddev = p.unit_scale_init ? 1.0 / std::sqrt(static_cast<double>(fan_in))
                                                   : p.initializer_range};
   };
+  // A tied embedding is also the output head: at std 1 each position's own
+  // token dominates its logits and greedy decoding repeats one token forever.
+  // At 0.3 the layers' contributions decide, and the logits still spread
+  // (std of a few units), so greedy has clear winners and sampling varies.
+  const double unit_embedding_std = p.tie_word_embeddings ? 0.3 : 1.0;
   const WeightInit embedding{.mean = 0.0,
-                             .stddev = p.unit_scale_init ? 1.0 : p.initializer_range};
+                             .stddev = p.unit_scale_init ? unit_embedding_std : p.initializer_range};
 
   std::vector<LlamaTensor> tensors;
   tensors.push_back({"model.embed_tokens.weight", {p.vocab_size, hidden}, embedding});

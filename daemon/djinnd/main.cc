@@ -29,6 +29,9 @@
 namespace djinn {
 namespace {
 
+// Health is reported for the whole server ("") and for the API service by name.
+constexpr char kServiceName[] = "djinn.v1.Djinn";
+
 int Fail(const std::string& message, const absl::Status& status) {
   LogError(message, {{"error", status.ToString()}});
   return 1;
@@ -88,6 +91,7 @@ int Run(int argc, char** argv) {
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
 
   std::unique_ptr<metrics::MetricsHttpServer> metrics_server;
   int metrics_port = 0;
@@ -110,6 +114,7 @@ int Run(int argc, char** argv) {
     stop.Notify();
   });
 
+  bool preload_failed = false;
   for (const auto& [name, path] : options->preload) {
     if (stop.HasBeenNotified()) break;
     LoadSettings settings;
@@ -119,21 +124,24 @@ int Run(int argc, char** argv) {
     if (!info.ok()) {
       LogError("preload failed", {{"model", name}, {"error", info.status().ToString()}});
       // Without its preloaded models the daemon must not report ready.
+      preload_failed = true;
       ::kill(::getpid(), SIGTERM);
       break;
     }
   }
   int exit_code = 0;
-  if (!stop.HasBeenNotified()) {
-    health->SetServingStatus(true);
-    LogInfo("ready", {{"grpc_port", grpc_port}, {"metrics_port", metrics_port}});
-  } else {
+  if (preload_failed) {
     exit_code = 1;
+  } else if (!stop.HasBeenNotified()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus(kServiceName, true);
+    LogInfo("ready", {{"grpc_port", grpc_port}, {"metrics_port", metrics_port}});
   }
 
   stop.WaitForNotification();
   signal_thread.join();
   health->SetServingStatus(false);
+  health->SetServingStatus(kServiceName, false);
   const absl::Duration grace = options->shutdown_grace;
   // Let streams finish until shortly before the deadline, then end them with
   // FINISH_REASON_CANCELLED so clients get a final message, not an abort.
