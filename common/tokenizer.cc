@@ -222,8 +222,9 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
         spaced.push_back(piece[i++]);
       }
     }
+    // Only the very first piece loses its space: "▁▁a" decodes to " a".
     if (first && add_dummy_prefix_ && !spaced.empty() && spaced[0] == ' ') spaced.erase(0, 1);
-    if (!spaced.empty()) first = false;
+    first = false;
     text += spaced;
   };
   auto flush_bytes = [&] {
