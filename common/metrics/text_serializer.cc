@@ -100,44 +100,32 @@ std::string FormatValue(double v) {
   return out;
 }
 
-std::string EscapeLabelValue(absl::string_view value) {
+namespace {
+
+// Backslash and newline are escaped everywhere; double quotes only inside
+// label values (the exposition format's two escaping rules).
+std::string Escape(absl::string_view text, bool escape_quotes) {
   std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      default:
-        out.push_back(c);
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\') {
+      out.append("\\\\");
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else if (c == '"' && escape_quotes) {
+      out.append("\\\"");
+    } else {
+      out.push_back(c);
     }
   }
   return out;
 }
 
-std::string EscapeHelp(absl::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
+}  // namespace
+
+std::string EscapeLabelValue(absl::string_view value) { return Escape(value, /*escape_quotes=*/true); }
+
+std::string EscapeHelp(absl::string_view help) { return Escape(help, /*escape_quotes=*/false); }
 
 std::string SerializeText(const std::vector<FamilySnapshot>& families) {
   std::string out;

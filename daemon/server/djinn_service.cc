@@ -85,12 +85,15 @@ grpc::Status DjinnService::ListModels(grpc::ServerContext*, const v1::ListModels
 
 grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                                     grpc::ServerWriter<v1::GenerateResponse>* writer) {
-  absl::StatusOr<std::shared_ptr<ModelRunner>> runner = registry_->Find(request->model());
+  const std::string& model = request->model();
+  absl::StatusOr<std::shared_ptr<ModelRunner>> runner = registry_->Find(model);
   if (!runner.ok()) return ToGrpcStatus(runner.status());
   absl::StatusOr<std::shared_ptr<GenerationStream>> stream = (*runner)->Submit(FromProto(*request));
-  if (!stream.ok()) return ToGrpcStatus(stream.status());
+  if (!stream.ok()) {
+    metrics_->GenerateRejected(model);
+    return ToGrpcStatus(stream.status());
+  }
 
-  const std::string& model = request->model();
   counters_.started.fetch_add(1);
   metrics_->GenerateStarted(model);
   GenerationUsage usage;
@@ -100,6 +103,14 @@ grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::Gene
                                              : counters_.failed)
         .fetch_add(1);
     metrics_->GenerateFinished(model, outcome, usage);
+    LogInfo("generate", {{"model", model},
+                         {"outcome", outcome == RequestOutcome::kCompleted   ? "completed"
+                                     : outcome == RequestOutcome::kCancelled ? "cancelled"
+                                                                             : "failed"},
+                         {"prompt_tokens", usage.prompt_tokens},
+                         {"completion_tokens", usage.completion_tokens},
+                         {"time_to_first_token_seconds", usage.time_to_first_token_seconds},
+                         {"total_seconds", usage.total_seconds}});
     return status;
   };
   GenerationEvent event;

@@ -14,6 +14,7 @@ const char* OutcomeName(RequestOutcome outcome) {
     case RequestOutcome::kCompleted: return "completed";
     case RequestOutcome::kCancelled: return "cancelled";
     case RequestOutcome::kFailed: return "failed";
+    case RequestOutcome::kRejected: return "rejected";
   }
   return "failed";
 }
@@ -27,7 +28,7 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry)
     : registry_(registry),
       requests_(BuildCounter()
                     .Name("djinn_generate_requests_total")
-                    .Help("Generate requests that ended, by model and outcome (completed, cancelled, failed).")
+                    .Help("Generate requests that ended, by model and outcome (completed, cancelled, failed, rejected).")
                     .Register(*registry)),
       prompt_tokens_(BuildCounter()
                          .Name("djinn_prompt_tokens_total")
@@ -63,6 +64,10 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry)
                  .Register(*registry)) {}
 
 void ServerMetrics::GenerateStarted(const std::string& model) { in_flight_.Add({{"model", model}}).Increment(); }
+
+void ServerMetrics::GenerateRejected(const std::string& model) {
+  requests_.Add({{"model", model}, {"outcome", OutcomeName(RequestOutcome::kRejected)}}).Increment();
+}
 
 void ServerMetrics::GenerateFinished(const std::string& model, RequestOutcome outcome, const GenerationUsage& usage) {
   const metrics::Labels labels{{"model", model}};

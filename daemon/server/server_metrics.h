@@ -11,13 +11,15 @@
 
 namespace djinn {
 
-enum class RequestOutcome { kCompleted, kCancelled, kFailed };
+enum class RequestOutcome { kCompleted, kCancelled, kFailed, kRejected };
 
 class ServerMetrics {
  public:
   explicit ServerMetrics(metrics::Registry* registry);
 
   void GenerateStarted(const std::string& model);
+  // Refused before it started (invalid request): counted with outcome "rejected".
+  void GenerateRejected(const std::string& model);
   // `usage` may be empty (all zero) when the request failed before running.
   void GenerateFinished(const std::string& model, RequestOutcome outcome, const GenerationUsage& usage);
   void LoadFinished(bool ok);

@@ -113,6 +113,7 @@ TEST(OperationsTest, MetricsEndpointServesRequestTokenAndLatencyMetrics) {
   EXPECT_THAT(response, HasSubstr("text/plain; version=0.0.4"));
   const std::string body = response.substr(response.find("\r\n\r\n") + 4);
   EXPECT_EQ(Sample(body, R"(djinn_generate_requests_total{model="tiny",outcome="completed"})"), 3);
+  EXPECT_EQ(Sample(body, R"(djinn_generate_requests_total{model="tiny",outcome="rejected"})"), 1);
   EXPECT_EQ(Sample(body, R"(djinn_generated_tokens_total{model="tiny"})"), 30);
   EXPECT_GT(Sample(body, R"(djinn_prompt_tokens_total{model="tiny"})"), 3);
   EXPECT_EQ(Sample(body, R"(djinn_time_to_first_token_seconds_count{model="tiny"})"), 3);
