@@ -1,6 +1,7 @@
 #include "common/byte_size.h"
 
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 
@@ -37,6 +38,16 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrFormat("not a byte size: \"%s\"", text));
   }
   const std::string unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(i)));
+  if (unit.empty() || unit == "b") {
+    // Plain byte counts are parsed exactly (a double loses integers above 2^53).
+    if (number.find('.') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrFormat("a byte count must be whole: \"%s\"", text));
+    }
+    errno = 0;
+    const unsigned long long exact = std::strtoull(number.c_str(), nullptr, 10);
+    if (errno == ERANGE) return absl::InvalidArgumentError(absl::StrFormat("byte size too large: \"%s\"", text));
+    return static_cast<uint64_t>(exact);
+  }
   for (const Unit& u : kUnits) {
     if (unit == u.name) {
       const double bytes = std::floor(value * u.multiplier);

@@ -159,6 +159,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(const s
   namespace fs = std::filesystem;
   auto model = std::make_unique<SafetensorsModel>();
   std::vector<std::string> shard_names;
+  std::vector<std::pair<std::string, std::string>> index_entries;  // tensor, shard
   const fs::path index_path = fs::path(directory) / "model.safetensors.index.json";
   std::error_code ec;
   if (fs::exists(index_path, ec)) {
@@ -173,6 +174,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(const s
     for (const auto& [tensor, shard] : index["weight_map"].items()) {
       if (!shard.is_string()) return absl::InvalidArgumentError(absl::StrCat(index_path.string(), ": bad weight_map"));
       const std::string name = shard.get<std::string>();
+      index_entries.emplace_back(tensor, name);
       if (name.find('/') != std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(index_path.string(), ": shard name ", name, " has a '/'"));
       }
@@ -201,6 +203,14 @@ absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(const s
       bytes_by_dtype[info.dtype] += info.bytes();
     }
     model->files_.push_back(*std::move(file));
+  }
+  // The index must describe the shards as they are.
+  for (const auto& [tensor, shard] : index_entries) {
+    auto it = model->index_.find(tensor);
+    if (it == model->index_.end() || fs::path(it->second.first->path()).filename() != shard) {
+      return absl::InvalidArgumentError(absl::StrCat("model.safetensors.index.json puts tensor \"", tensor, "\" in ",
+                                                     shard, ", which does not hold it"));
+    }
   }
   uint64_t best = 0;
   for (const auto& [dtype, bytes] : bytes_by_dtype) {

@@ -22,24 +22,40 @@ size_t Utf8Length(unsigned char lead) {
   return 1;  // stray continuation byte: its own symbol
 }
 
-// Appends `bytes` decoded as UTF-8, each invalid byte replaced by U+FFFD (as
-// SentencePiece does for byte pieces that do not form characters).
-void AppendBytesAsUtf8(const std::string& bytes, std::string* out) {
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
-    size_t n = Utf8Length(lead);
-    bool valid = lead < 0x80 || (n > 1 && i + n <= bytes.size());
-    for (size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(bytes[i + k]) & 0xC0) == 0x80;
-    if (lead >= 0x80 && n == 1) valid = false;
-    if (valid) {
-      out->append(bytes, i, n);
-      i += n;
-    } else {
-      out->append("\xEF\xBF\xBD");
+// Length of the well-formed UTF-8 character at text[i], or 0 if the bytes
+// there are not one (truncated, overlong, a surrogate, beyond U+10FFFF).
+size_t ValidUtf8Length(const std::string& text, size_t i) {
+  const unsigned char lead = static_cast<unsigned char>(text[i]);
+  if (lead < 0x80) return 1;
+  const size_t n = Utf8Length(lead);
+  if (n == 1 || i + n > text.size()) return 0;
+  uint32_t code = lead & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    const unsigned char c = static_cast<unsigned char>(text[i + k]);
+    if ((c & 0xC0) != 0x80) return 0;
+    code = (code << 6) | (c & 0x3F);
+  }
+  static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < kMinimum[n] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
+  return n;
+}
+
+// `bytes` with every byte that is not part of a well-formed character
+// replaced by U+FFFD, as SentencePiece does on both encode and decode.
+std::string ReplaceInvalidUtf8(const std::string& bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size();) {
+    const size_t n = ValidUtf8Length(bytes, i);
+    if (n == 0) {
+      out.append("\xEF\xBF\xBD");
       i += 1;
+    } else {
+      out.append(bytes, i, n);
+      i += n;
     }
   }
+  return out;
 }
 
 }  // namespace
@@ -115,7 +131,7 @@ int32_t Tokenizer::PieceToId(const std::string& piece) const {
 }
 
 std::string Tokenizer::Normalize(const std::string& text) const {
-  std::string input = text;
+  std::string input = ReplaceInvalidUtf8(text);
   if (remove_extra_whitespaces_) {
     // Trim and collapse runs of spaces, as SentencePiece's default normaliser does.
     std::string collapsed;
@@ -209,30 +225,16 @@ std::vector<int32_t> Tokenizer::Encode(const std::string& text) const {
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
+  // As SentencePiece decodes: normal pieces turn U+2581 back into spaces,
+  // and the first piece of all loses the dummy-prefix space; the unknown
+  // piece's surface and byte pieces' text are appended as they are.
   std::string text, pending_bytes;
   bool first = true;
-  auto append_piece = [&](std::string piece) {
-    // Spaces come back from U+2581; the dummy prefix of the first piece goes.
-    std::string spaced;
-    for (size_t i = 0; i < piece.size();) {
-      if (piece.compare(i, 3, kSpaceSymbol) == 0) {
-        spaced.push_back(' ');
-        i += 3;
-      } else {
-        spaced.push_back(piece[i++]);
-      }
-    }
-    // Only the very first piece loses its space: "▁▁a" decodes to " a".
-    if (first && add_dummy_prefix_ && !spaced.empty() && spaced[0] == ' ') spaced.erase(0, 1);
-    first = false;
-    text += spaced;
-  };
   auto flush_bytes = [&] {
     if (pending_bytes.empty()) return;
-    std::string decoded;
-    AppendBytesAsUtf8(pending_bytes, &decoded);
+    text += ReplaceInvalidUtf8(pending_bytes);
     pending_bytes.clear();
-    append_piece(decoded);
+    first = false;
   };
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size()) continue;
@@ -244,15 +246,22 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids) const {
       continue;
     }
     flush_bytes();
-    switch (piece.type) {
-      case PieceType::kControl:
-      case PieceType::kUnused:
-        break;
-      case PieceType::kUnknown:
-        append_piece(unk_surface_);
-        break;
-      default:
-        append_piece(piece.text);
+    if (piece.type == PieceType::kControl || piece.type == PieceType::kUnused) continue;
+    if (piece.type == PieceType::kUnknown) {
+      text += unk_surface_;
+      first = false;
+      continue;
+    }
+    size_t i = 0;
+    if (first && add_dummy_prefix_ && piece.text.compare(0, 3, kSpaceSymbol) == 0) i = 3;
+    first = false;
+    while (i < piece.text.size()) {
+      if (piece.text.compare(i, 3, kSpaceSymbol) == 0) {
+        text.push_back(' ');
+        i += 3;
+      } else {
+        text.push_back(piece.text[i++]);
+      }
     }
   }
   flush_bytes();

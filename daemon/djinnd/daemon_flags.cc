@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -16,7 +17,8 @@ ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9400",
           "Prometheus /metrics listen address, host:port; empty to disable");
 ABSL_FLAG(std::string, device, "auto", "auto | cpu | cuda (auto: the GPU when there is one)");
 ABSL_FLAG(std::string, vram_budget, "auto",
-          "Device memory the daemon may use, e.g. 16GiB or 512MiB; auto: 4GiB on the CPU backend");
+          "Device memory the daemon may use, e.g. 16GiB or 512MiB; auto: on the CPU backend half the RAM, "
+          "at most 4GiB");
 ABSL_FLAG(std::string, model_root, "", "Loads are refused outside this directory (default: the working directory)");
 ABSL_FLAG(std::vector<std::string>, model, {}, "NAME=PATH of a model to load at start-up; repeatable");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
@@ -55,8 +57,14 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv, std::vector<std::s
 }  // namespace
 
 absl::StatusOr<DaemonOptions> ParseDaemonFlags(int argc, char** argv) {
-  absl::SetProgramUsageMessage("djinnd: serves Llama-family models over gRPC.\n  djinnd [--listen=HOST:PORT] "
+  absl::SetProgramUsageMessage("serves Llama-family models over gRPC.\n  djinnd [--listen=HOST:PORT] "
                                "[--device=auto|cpu|cuda] [--vram-budget=16GiB] [--model-root=DIR] [--model NAME=PATH]...");
+  // absl lists only flags defined in a file named after the program; ours
+  // live here.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "daemon_flags"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   std::vector<std::string> storage;
   NormalizeArgs(argc, argv, &storage);
   std::vector<char*> merged;
@@ -76,6 +84,11 @@ absl::StatusOr<DaemonOptions> ParseDaemonFlags(int argc, char** argv) {
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.log_level = absl::GetFlag(FLAGS_log_level);
+  if (options.log_level != "debug" && options.log_level != "info" && options.log_level != "warning" &&
+      options.log_level != "error") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level must be debug, info, warning or error, not ", options.log_level));
+  }
   if (options.device != "auto" && options.device != "cpu" && options.device != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat("--device must be auto, cpu or cuda, not ", options.device));
   }

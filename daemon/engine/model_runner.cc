@@ -96,7 +96,7 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const Gene
   std::shared_ptr<GenerationStream> stream = sequence->stream;
 
   absl::MutexLock lock(&mutex_);
-  if (stopping_) return absl::UnavailableError("the model is unloading");
+  if (stopping_) return absl::NotFoundError("the model is unloading");
   ++counters_.requests_total;
   counters_.prompt_tokens_total += sequence->prompt_tokens;
   queue_.push_back(std::move(sequence));

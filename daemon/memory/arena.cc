@@ -29,6 +29,11 @@ Arena::Arena(std::byte* base, uint64_t capacity) : base_(base), capacity_(capaci
 }
 
 absl::StatusOr<ArenaBlock> Arena::Allocate(uint64_t bytes, MemoryCategory category) {
+  if (bytes > capacity_) {  // also keeps the rounding below from wrapping around
+    return absl::ResourceExhaustedError(absl::StrCat("memory budget exhausted: ", MemoryCategoryName(category),
+                                                     " needs ", FormatBytes(bytes), ", more than the whole ",
+                                                     FormatBytes(capacity_), " budget"));
+  }
   const uint64_t size = std::max<uint64_t>(kAlignment, (bytes + kAlignment - 1) & ~(kAlignment - 1));
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = free_.begin(); it != free_.end(); ++it) {

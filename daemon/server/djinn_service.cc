@@ -210,7 +210,9 @@ void DjinnService::ExportGauges() {
   }
   budget_gauge_.Add({}).Set(static_cast<double>(m.budget_bytes()));
   kv_used_gauge_.Add({}).Set(static_cast<double>(m.kv_cache_used_bytes()));
-  models_gauge_.Add({}).Set(stats.models_size());
+  int ready = 0;
+  for (const auto& model : stats.models()) ready += model.state() == v1::MODEL_STATE_READY ? 1 : 0;
+  models_gauge_.Add({}).Set(ready);
 }
 
 }  // namespace djinn

@@ -159,6 +159,14 @@ TEST(OperationsTest, IdleDaemonExitsZeroOnSigterm) {
   EXPECT_EQ(daemon->StopWith(SIGTERM), 0);
 }
 
+TEST(OperationsTest, ASecondDaemonCannotTakeAPortInUse) {
+  auto first = StartWithTiny();
+  ASSERT_NE(first, nullptr);
+  auto second = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--listen=" + first->address()});
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("cannot listen"));
+}
+
 TEST(OperationsTest, FailedPreloadExitsNonZeroWithoutBecomingReady) {
   auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--model=broken=does-not-exist"});
   ASSERT_FALSE(daemon.ok());

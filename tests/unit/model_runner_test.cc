@@ -1,0 +1,851 @@
+// Loading test models into an arena and serving them: LoadModel's progress,
+// budget and cancellation; ModelRunner's validation, greedy generation (the
+// KV cache checked against full recomputation through ScoreTokens), limits,
+// stop tokens and cancellation.
+#include "daemon/engine/model_runner.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/safetensors.h"
+#include "common/testmodel/test_model.h"
+#include "daemon/backend/cpu/cpu_backend.h"
+#include "daemon/engine/llama_model.h"
+#include "daemon/engine/model_loader.h"
+#include "daemon/memory/arena.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace djinn {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kArenaBytes = 64ull << 20;
+constexpr int64_t kChunk = 64;  // LlamaModel's prefill chunk
+const absl::Duration kEventTimeout = absl::Seconds(10);
+
+// The test models, each written on first use (once per test process).
+class Models {
+ public:
+  static Models& Get() {
+    static Models* models = new Models();
+    return *models;
+  }
+
+  fs::path Dir(const std::string& name) {
+    if (written_.insert(name).second) {
+      if (name == "tiny-bf16") {
+        Write("tiny", name, "bfloat16");
+      } else if (name == "tiny-long") {
+        // "tiny" with a long context: generations that cannot finish before
+        // the test cancels them.
+        Write("tiny", name, "");
+        EditConfig(name, [](nlohmann::json& c) { c["max_position_embeddings"] = 8192; });
+      } else {
+        Write(name, name, "");
+      }
+    }
+    return root_ / name;
+  }
+
+  void EditConfig(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+    const fs::path path = root_ / name / "config.json";
+    nlohmann::json config;
+    {
+      std::ifstream in(path);
+      config = nlohmann::json::parse(in);
+    }
+    edit(config);
+    std::ofstream(path, std::ios::trunc) << config.dump(2);
+  }
+
+  // A copy of model `from` under a new name.
+  fs::path Copy(const std::string& from, const std::string& to) {
+    const fs::path source = Dir(from);
+    fs::remove_all(root_ / to);
+    fs::copy(source, root_ / to, fs::copy_options::recursive);
+    written_.insert(to);
+    return root_ / to;
+  }
+
+ private:
+  Models() : root_(fs::path(::testing::TempDir()) / ("model_runner_test_" + std::to_string(::getpid()))) {
+    fs::remove_all(root_);
+    std::atexit([] { fs::remove_all(Get().root_); });
+  }
+
+  void Write(const std::string& preset, const std::string& name, const std::string& dtype) {
+    testmodel::TestModelOptions options;
+    options.preset = preset;
+    options.out_dir = (root_ / name).string();
+    options.seed = 7;
+    options.dtype = dtype;
+    const absl::Status status = testmodel::WriteTestModel(options);
+    if (!status.ok()) ADD_FAILURE() << "writing " << name << ": " << status;
+  }
+
+  const fs::path root_;
+  std::set<std::string> written_;
+};
+
+// A CPU backend and an arena over memory it reserved.
+struct Budget {
+  explicit Budget(uint64_t bytes = kArenaBytes) : backend(2), bytes(bytes) {
+    absl::StatusOr<std::byte*> reserved = backend.ReserveArena(bytes);
+    EXPECT_TRUE(reserved.ok()) << reserved.status();
+    base = reserved.value_or(nullptr);
+    arena = std::make_unique<Arena>(base, bytes);
+  }
+  ~Budget() {
+    arena.reset();
+    if (base != nullptr) backend.ReleaseArena(base, bytes);
+  }
+
+  CpuBackend backend;
+  uint64_t bytes;
+  std::byte* base = nullptr;
+  std::unique_ptr<Arena> arena;
+};
+
+absl::StatusOr<std::unique_ptr<LoadedWeights>> Load(Budget& budget, const std::string& model,
+                                                    const LoadSettings& settings = {}) {
+  return LoadModel(Models::Get().Dir(model).string(), settings, &budget.backend, budget.arena.get());
+}
+
+std::unique_ptr<ModelRunner> MustRun(Budget& budget, const std::string& model, const LoadSettings& settings = {}) {
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, model, settings);
+  EXPECT_TRUE(loaded.ok()) << loaded.status();
+  if (!loaded.ok()) return nullptr;
+  return std::make_unique<ModelRunner>(*std::move(loaded));
+}
+
+int32_t Argmax(const float* row, int64_t n) { return static_cast<int32_t>(std::max_element(row, row + n) - row); }
+
+// The greedy continuation recomputed from scratch at every step: the logits
+// of the whole sequence so far, argmax of the last row.
+std::vector<int32_t> RecomputedGreedy(ModelRunner& runner, std::vector<int32_t> tokens, int steps) {
+  const int64_t vocab = runner.weights().config.vocab_size;
+  std::vector<int32_t> generated;
+  for (int s = 0; s < steps; ++s) {
+    absl::StatusOr<std::vector<float>> logits = runner.ScoreTokens(tokens);
+    EXPECT_TRUE(logits.ok()) << logits.status();
+    if (!logits.ok()) return generated;
+    const int32_t next = Argmax(logits->data() + (tokens.size() - 1) * vocab, vocab);
+    generated.push_back(next);
+    tokens.push_back(next);
+  }
+  return generated;
+}
+
+struct Outcome {
+  std::vector<int32_t> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::kNone;
+  GenerationUsage usage;
+  absl::Status error;
+  int events = 0;
+};
+
+// Reads events until the last one (finish or error).
+Outcome Collect(GenerationStream& stream) {
+  Outcome out;
+  for (;;) {
+    GenerationEvent event;
+    if (!stream.Next(&event, kEventTimeout)) {
+      ADD_FAILURE() << "no event within " << kEventTimeout << " after " << out.events << " events";
+      return out;
+    }
+    ++out.events;
+    out.tokens.insert(out.tokens.end(), event.token_ids.begin(), event.token_ids.end());
+    out.text += event.text;
+    if (!event.error.ok()) {
+      out.error = event.error;
+      return out;
+    }
+    if (event.finish != FinishReason::kNone) {
+      out.finish = event.finish;
+      out.usage = event.usage;
+      return out;
+    }
+  }
+}
+
+Outcome Generate(ModelRunner& runner, const GenerationRequest& request) {
+  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner.Submit(request);
+  EXPECT_TRUE(stream.ok()) << stream.status();
+  if (!stream.ok()) return {};
+  return Collect(**stream);
+}
+
+GenerationRequest Greedy(std::vector<int32_t> prompt, uint32_t max_tokens) {
+  GenerationRequest request;
+  request.prompt_ids = std::move(prompt);
+  request.max_tokens = max_tokens;
+  request.temperature = 0;
+  request.ignore_eos = true;
+  return request;
+}
+
+// BOS, then deterministic pseudo-random ids in [3, 512) (never EOS).
+std::vector<int32_t> Prompt(size_t length, uint32_t seed = 1) {
+  std::vector<int32_t> ids = {1};
+  uint64_t state = seed;
+  while (ids.size() < length) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    ids.push_back(3 + static_cast<int32_t>((state >> 33) % 509));
+  }
+  return ids;
+}
+
+// The checks below are run by the grouped TESTs at the end of the file.
+
+// --- Loading -----------------------------------------------------------------
+
+void ProgressPhasesInOrder() {
+  Budget budget;
+  std::vector<LoadProgress> progress;
+  LoadSettings settings;
+  settings.on_progress = [&](const LoadProgress& p) { progress.push_back(p); };
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny", settings);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const uint64_t total = (*loaded)->weight_bytes;
+  ASSERT_GE(progress.size(), 5u);
+  EXPECT_EQ(progress.front().phase, LoadPhase::kReadingConfig);
+  EXPECT_EQ(progress.back().phase, LoadPhase::kReady);
+  std::vector<LoadPhase> phases;
+  for (const LoadProgress& p : progress) {
+    if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+  }
+  EXPECT_EQ(phases, (std::vector<LoadPhase>{LoadPhase::kReadingConfig, LoadPhase::kPlanning, LoadPhase::kLoadingWeights,
+                                            LoadPhase::kAllocatingKvCache, LoadPhase::kReady}));
+  uint64_t last = 0;
+  int weight_reports = 0;
+  for (const LoadProgress& p : progress) {
+    if (p.phase == LoadPhase::kReadingConfig) continue;
+    EXPECT_EQ(p.bytes_total, total);
+    EXPECT_GE(p.bytes_loaded, last) << "progress went backwards";
+    EXPECT_LE(p.bytes_loaded, p.bytes_total);
+    last = p.bytes_loaded;
+    if (p.phase == LoadPhase::kLoadingWeights) ++weight_reports;
+  }
+  // One report per tensor (2 layers x 9 + embed + norm + lm_head) plus the start.
+  EXPECT_EQ(weight_reports, 1 + 2 * 9 + 3);
+  EXPECT_EQ(progress.back().bytes_loaded, total);
+}
+
+void TinyModelShape() {
+  Budget budget;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const LoadedWeights& w = **loaded;
+  EXPECT_EQ(w.config.hidden_size, 64);
+  EXPECT_EQ(w.stored_dtype, DType::kFloat32);
+  EXPECT_EQ(w.weight_bytes, 4 * w.config.ParameterCount());
+  EXPECT_EQ(w.weight_bytes, 658'688u);  // what the preset says the tiny model holds
+  absl::StatusOr<std::unique_ptr<SafetensorsModel>> files = SafetensorsModel::Open(Models::Get().Dir("tiny").string());
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(w.weight_bytes, (*files)->total_bytes());
+  ASSERT_NE(w.model, nullptr);
+  EXPECT_EQ(w.model->context_length(), 256);
+  ASSERT_NE(w.kv_cache, nullptr);
+  EXPECT_EQ(w.kv_cache->slots(), kDefaultMaxSequences);
+  EXPECT_EQ(w.kv_cache->active(), 0);
+  EXPECT_EQ(w.kv_cache->shape().layers, 2);
+  EXPECT_EQ(w.kv_cache->shape().context_length, 256);
+  EXPECT_EQ(w.kv_cache->shape().kv_dim, 64);
+  ASSERT_NE(w.tokenizer, nullptr);
+  EXPECT_EQ(w.tokenizer->vocab_size(), 512);
+
+  const ArenaUsage usage = budget.arena->Usage();
+  EXPECT_EQ(usage.by_category[static_cast<int>(MemoryCategory::kWeights)], w.weight_bytes);
+  EXPECT_EQ(usage.by_category[static_cast<int>(MemoryCategory::kKvCache)],
+            kDefaultMaxSequences * w.kv_cache->shape().BytesPerSequence());
+  EXPECT_GE(usage.by_category[static_cast<int>(MemoryCategory::kWorkspace)],
+            LlamaModel::WorkspaceBytes(w.config, 256, DType::kFloat32));
+  EXPECT_EQ(usage.by_category[static_cast<int>(MemoryCategory::kRingBuffer)], 0u);
+}
+
+void GqaModelShape() {
+  Budget budget;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny-gqa");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const LoadedWeights& w = **loaded;
+  EXPECT_EQ(w.config.num_attention_heads, 8);
+  EXPECT_EQ(w.config.num_key_value_heads, 2);
+  EXPECT_TRUE(w.config.tie_word_embeddings);
+  EXPECT_EQ(w.config.rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_EQ(w.weight_bytes, 4 * w.config.ParameterCount());  // the tied head counted once
+  EXPECT_EQ(w.model->context_length(), 512);
+  EXPECT_EQ(w.kv_cache->shape().kv_dim, 32);
+  // The tied head is the embedding, not a copy.
+  EXPECT_EQ(w.model->weights().lm_head.data, w.model->weights().embed.data);
+}
+
+void ContextLengthAndSequenceSettings() {
+  Budget budget;
+  LoadSettings settings;
+  settings.max_context_length = 100;
+  settings.max_sequences = 3;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny", settings);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->model->context_length(), 100);
+  EXPECT_EQ((*loaded)->kv_cache->shape().context_length, 100);
+  EXPECT_EQ((*loaded)->kv_cache->slots(), 3);
+  loaded->reset();
+
+  settings.max_context_length = 257;  // beyond max_position_embeddings
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> too_long = Load(budget, "tiny", settings);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument) << too_long.status();
+  EXPECT_NE(too_long.status().message().find("257"), std::string::npos) << too_long.status();
+  EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+}
+
+void SequencesLoweredToWhatFits() {
+  // Room for the weights, the workspace and two and a half sequences.
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(Models::Get().Dir("tiny").string());
+  ASSERT_TRUE(config.ok());
+  const uint64_t weights = 4 * config->ParameterCount();
+  const uint64_t workspace =
+      (LlamaModel::WorkspaceBytes(*config, 256, DType::kFloat32) + Arena::kAlignment - 1) / Arena::kAlignment *
+      Arena::kAlignment;
+  const uint64_t per_sequence = KvCache::Shape{2, 256, 64, DType::kFloat32}.BytesPerSequence();
+  Budget budget(weights + workspace + 5 * per_sequence / 2);
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->kv_cache->slots(), 2);
+}
+
+void TooLargeForArena() {
+  Budget budget(512 << 10);  // the tiny model's weights alone are 643 KiB
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kResourceExhausted) << loaded.status();
+  EXPECT_NE(loaded.status().message().find("512.00 KiB"), std::string::npos) << loaded.status();
+  EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+  EXPECT_EQ(budget.arena->LargestFreeRange(), budget.arena->Usage().capacity);
+}
+
+void FailureMidLoadGivesBackEveryBlock() {
+  // Enough free memory in total, but after a 200 KiB range it is cut into
+  // 8 KiB pieces: the embedding and the first attention weights load, the
+  // 43 KiB MLP weights do not.
+  constexpr uint64_t kHole = 8 << 10, kPin = Arena::kAlignment, kHoles = 160;
+  Budget budget((200 << 10) + kHoles * (kHole + kPin));
+  Arena& arena = *budget.arena;
+  absl::StatusOr<ArenaBlock> head = arena.Allocate(200 << 10, MemoryCategory::kRingBuffer);
+  ASSERT_TRUE(head.ok());
+  std::vector<ArenaBlock> holes;
+  for (uint64_t i = 0; i < kHoles; ++i) {
+    absl::StatusOr<ArenaBlock> hole = arena.Allocate(kHole, MemoryCategory::kRingBuffer);
+    ASSERT_TRUE(hole.ok());
+    holes.push_back(*hole);
+    ASSERT_TRUE(arena.Allocate(kPin, MemoryCategory::kRingBuffer).ok());
+  }
+  arena.Free(*head);
+  for (const ArenaBlock& hole : holes) arena.Free(hole);
+  const ArenaUsage before = arena.Usage();
+  const uint64_t largest_before = arena.LargestFreeRange();
+  ASSERT_LT(largest_before, uint64_t{210} << 10);
+  ASSERT_GT(before.free(), uint64_t{1} << 20);  // passes the loader's up-front check
+
+  std::vector<LoadProgress> progress;
+  LoadSettings settings;
+  settings.on_progress = [&](const LoadProgress& p) { progress.push_back(p); };
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny", settings);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kResourceExhausted) << loaded.status();
+  ASSERT_FALSE(progress.empty());
+  EXPECT_GT(progress.back().bytes_loaded, 0u) << "expected the failure after some tensors had loaded";
+  const ArenaUsage after = arena.Usage();
+  EXPECT_EQ(after.free(), before.free());
+  EXPECT_EQ(after.by_category, before.by_category);
+  EXPECT_EQ(arena.LargestFreeRange(), largest_before);
+}
+
+void CancelledLoadGivesBackEverything() {
+  for (int cancel_at : {1, 6}) {
+    SCOPED_TRACE(::testing::Message() << "cancelled at poll " << cancel_at);
+    Budget budget;
+    int polls = 0;
+    LoadSettings settings;
+    settings.cancelled = [&] { return ++polls >= cancel_at; };
+    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny", settings);
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kCancelled) << loaded.status();
+    EXPECT_EQ(polls, cancel_at);
+    EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+    EXPECT_EQ(budget.arena->LargestFreeRange(), budget.arena->Usage().capacity);
+  }
+}
+
+void UnloadGivesBackEverything() {
+  Budget budget;
+  {
+    std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny-gqa");
+    ASSERT_NE(runner, nullptr);
+    EXPECT_LT(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+    Generate(*runner, Greedy(Prompt(5), 3));
+  }
+  EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+  EXPECT_EQ(budget.arena->LargestFreeRange(), budget.arena->Usage().capacity);
+}
+
+void ConfigInconsistentWithTensors() {
+  const fs::path dir = Models::Get().Copy("tiny", "tiny-bad-shape");
+  Models::Get().EditConfig("tiny-bad-shape", [](nlohmann::json& c) { c["intermediate_size"] = 100; });
+  Budget budget;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded =
+      LoadModel(dir.string(), LoadSettings{}, &budget.backend, budget.arena.get());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << loaded.status();
+  EXPECT_NE(loaded.status().message().find("mlp.gate_proj.weight"), std::string::npos) << loaded.status();
+  EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> empty =
+      LoadModel((dir / "nothing-here").string(), LoadSettings{}, &budget.backend, budget.arena.get());
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument) << empty.status();
+}
+
+void ShardedAndBFloat16Models() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> tiny = MustRun(budget, "tiny");
+  std::unique_ptr<ModelRunner> sharded = MustRun(budget, "tiny-sharded");
+  std::unique_ptr<ModelRunner> bf16 = MustRun(budget, "tiny-bf16");
+  ASSERT_TRUE(tiny && sharded && bf16);
+  const std::vector<int32_t> prompt = Prompt(20);
+  absl::StatusOr<std::vector<float>> a = tiny->ScoreTokens(prompt);
+  absl::StatusOr<std::vector<float>> b = sharded->ScoreTokens(prompt);
+  absl::StatusOr<std::vector<float>> c = bf16->ScoreTokens(prompt);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  // Same weights split over three files: the same logits, bit for bit.
+  EXPECT_EQ(*a, *b);
+  // Weights stored in bfloat16 and widened: close, not equal.
+  EXPECT_EQ(bf16->weights().stored_dtype, DType::kBFloat16);
+  EXPECT_EQ(bf16->weights().weight_bytes, tiny->weights().weight_bytes);  // held in fp32 either way
+  double max_diff = 0, max_logit = 0;
+  for (size_t i = 0; i < a->size(); ++i) {
+    ASSERT_TRUE(std::isfinite((*c)[i]));
+    max_diff = std::max(max_diff, std::abs(static_cast<double>((*a)[i]) - (*c)[i]));
+    max_logit = std::max(max_logit, std::abs(static_cast<double>((*a)[i])));
+  }
+  EXPECT_GT(max_diff, 0.0);
+  EXPECT_LT(max_diff, 0.1 * max_logit);
+}
+
+// --- Scoring -------------------------------------------------------------------
+
+void ScoreTokensShapeAndValidation() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> prompt = Prompt(12);
+  absl::StatusOr<std::vector<float>> logits = runner->ScoreTokens(prompt);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  ASSERT_EQ(logits->size(), prompt.size() * 512);
+  for (float v : *logits) ASSERT_TRUE(std::isfinite(v));
+  // Rows differ from one another (each position is scored on its own).
+  EXPECT_FALSE(std::equal(logits->begin(), logits->begin() + 512, logits->begin() + 512));
+
+  for (const std::vector<int32_t>& bad : {std::vector<int32_t>{}, std::vector<int32_t>{1, 512},
+                                          std::vector<int32_t>{1, -1}, Prompt(257)}) {
+    absl::StatusOr<std::vector<float>> result = runner->ScoreTokens(bad);
+    ASSERT_FALSE(result.ok()) << bad.size() << " tokens";
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(runner->ScoreTokens(Prompt(256)).ok());  // the whole context
+  EXPECT_EQ(runner->weights().kv_cache->active(), 0);
+}
+
+void ScoreTokensRowsDoNotDependOnChunking() {
+  // Row t of a long sequence equals the last row of its prefix of t + 1
+  // tokens, whether the prefix fits one prefill chunk or not.
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny-gqa");
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> sequence = Prompt(150, 3);
+  absl::StatusOr<std::vector<float>> all = runner->ScoreTokens(sequence);
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (size_t length : {size_t{1}, size_t{2}, size_t{40}, size_t{kChunk - 1}, size_t{kChunk}, size_t{kChunk + 1},
+                        size_t{2 * kChunk}, size_t{2 * kChunk + 5}, size_t{150}}) {
+    SCOPED_TRACE(length);
+    absl::StatusOr<std::vector<float>> prefix =
+        runner->ScoreTokens(std::vector<int32_t>(sequence.begin(), sequence.begin() + length));
+    ASSERT_TRUE(prefix.ok()) << prefix.status();
+    const float* want = all->data() + (length - 1) * 512;
+    const float* got = prefix->data() + (length - 1) * 512;
+    float scale = 0;
+    for (int i = 0; i < 512; ++i) scale = std::max(scale, std::abs(want[i]));
+    for (int i = 0; i < 512; ++i) ASSERT_NEAR(got[i], want[i], 1e-5f * scale) << "logit " << i;
+  }
+}
+
+// --- Generation -------------------------------------------------------------
+
+void FirstGreedyTokenIsArgmaxOfLastScoredRow() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    const std::vector<int32_t> prompt = Prompt(9, seed);
+    absl::StatusOr<std::vector<float>> logits = runner->ScoreTokens(prompt);
+    ASSERT_TRUE(logits.ok());
+    const Outcome out = Generate(*runner, Greedy(prompt, 1));
+    ASSERT_EQ(out.tokens.size(), 1u);
+    EXPECT_EQ(out.tokens[0], Argmax(logits->data() + (prompt.size() - 1) * 512, 512));
+    EXPECT_EQ(out.finish, FinishReason::kLength);
+  }
+}
+
+void KvCacheMatchesRecomputation(const std::string& preset) {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, preset);
+  ASSERT_NE(runner, nullptr);
+  GenerationRequest request;
+  request.prompt_text = "The children were reading";
+  request.max_tokens = 20;
+  request.ignore_eos = true;
+  const Outcome out = Generate(*runner, request);
+  ASSERT_TRUE(out.error.ok()) << out.error;
+  EXPECT_EQ(out.finish, FinishReason::kLength);
+  ASSERT_EQ(out.tokens.size(), 20u);
+
+  std::vector<int32_t> prompt = {1};
+  for (int32_t id : runner->weights().tokenizer->Encode("The children were reading")) prompt.push_back(id);
+  EXPECT_EQ(out.usage.prompt_tokens, prompt.size());
+  EXPECT_EQ(out.usage.completion_tokens, 20u);
+  EXPECT_EQ(out.tokens, RecomputedGreedy(*runner, prompt, 20));
+}
+
+void LongPromptMatchesRecomputation(const std::string& preset) {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, preset);
+  ASSERT_NE(runner, nullptr);
+  // A prompt of two and a bit prefill chunks.
+  const std::vector<int32_t> prompt = Prompt(2 * kChunk + 9, 5);
+  const Outcome out = Generate(*runner, Greedy(prompt, 20));
+  EXPECT_EQ(out.finish, FinishReason::kLength);
+  EXPECT_EQ(out.tokens, RecomputedGreedy(*runner, prompt, 20));
+}
+
+void DecodingAcrossAChunkBoundaryMatchesRecomputation(const std::string& preset) {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, preset);
+  ASSERT_NE(runner, nullptr);
+  // Prefill in one chunk, then single tokens past position 64.
+  const std::vector<int32_t> prompt = Prompt(kChunk - 20, 6);
+  const Outcome out = Generate(*runner, Greedy(prompt, 40));
+  EXPECT_EQ(out.finish, FinishReason::kLength);
+  EXPECT_EQ(out.tokens, RecomputedGreedy(*runner, prompt, 40));
+}
+
+void GreedyIsDeterministicAlsoWhenInterleaved() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  const GenerationRequest request = Greedy(Prompt(10, 9), 30);
+  const Outcome first = Generate(*runner, request);
+  const Outcome second = Generate(*runner, request);
+  EXPECT_EQ(first.tokens, second.tokens);
+  EXPECT_EQ(first.text, second.text);
+  // Several at once share the runner but not their state.
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner->Submit(i % 2 ? request : Greedy(Prompt(7, 4), 30));
+    ASSERT_TRUE(stream.ok());
+    streams.push_back(*stream);
+  }
+  const Outcome other = Generate(*runner, Greedy(Prompt(7, 4), 30));
+  for (int i = 0; i < 4; ++i) {
+    const Outcome out = Collect(*streams[i]);
+    EXPECT_EQ(out.tokens, i % 2 ? first.tokens : other.tokens) << "stream " << i;
+  }
+}
+
+void MaxTokensAndUsage() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> prompt = Prompt(11);
+  for (uint32_t max_tokens : {1u, 5u, 17u}) {
+    const Outcome out = Generate(*runner, Greedy(prompt, max_tokens));
+    EXPECT_EQ(out.finish, FinishReason::kLength);
+    EXPECT_EQ(out.tokens.size(), max_tokens);
+    EXPECT_EQ(out.usage.completion_tokens, max_tokens);
+    EXPECT_EQ(out.usage.prompt_tokens, 11u);
+    EXPECT_GE(out.usage.total_seconds, out.usage.time_to_first_token_seconds);
+    EXPECT_GE(out.usage.time_to_first_token_seconds, 0.0);
+  }
+  // The prompt and max_tokens may fill the context exactly.
+  const Outcome full = Generate(*runner, Greedy(Prompt(250), 6));
+  EXPECT_EQ(full.finish, FinishReason::kLength);
+  EXPECT_EQ(full.tokens.size(), 6u);
+}
+
+void DefaultMaxTokensIsCappedByTheContext() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  const Outcome out = Generate(*runner, Greedy(Prompt(200), 0));
+  EXPECT_EQ(out.finish, FinishReason::kLength);
+  EXPECT_EQ(out.tokens.size(), 256u - 200u);
+  const Outcome short_prompt = Generate(*runner, Greedy(Prompt(10), 0));
+  EXPECT_EQ(short_prompt.tokens.size(), kDefaultMaxTokens);
+}
+
+void StopTokenEndsGeneration() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  const std::vector<int32_t> prompt = Prompt(8, 11);
+  const std::vector<int32_t> greedy = RecomputedGreedy(*runner, prompt, 12);
+  // Stop at the first occurrence of the 6th greedy token.
+  const int32_t stop = greedy[5];
+  const size_t first = std::find(greedy.begin(), greedy.end(), stop) - greedy.begin();
+  GenerationRequest request = Greedy(prompt, 12);
+  request.stop_token_ids = {stop};
+  const Outcome out = Generate(*runner, request);
+  EXPECT_EQ(out.finish, FinishReason::kStop);
+  // The stop token's id is returned.
+  EXPECT_EQ(out.tokens, std::vector<int32_t>(greedy.begin(), greedy.begin() + first + 1));
+  EXPECT_EQ(out.usage.completion_tokens, first + 1);
+}
+
+void StreamedTextIsTheDecodedContinuation() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  GenerationRequest request;
+  request.prompt_text = "Once upon a time";
+  request.max_tokens = 25;
+  request.ignore_eos = true;
+  const Outcome out = Generate(*runner, request);
+  ASSERT_EQ(out.tokens.size(), 25u);
+  const Tokenizer& tokenizer = *runner->weights().tokenizer;
+  std::vector<int32_t> all = {1};
+  for (int32_t id : tokenizer.Encode("Once upon a time")) all.push_back(id);
+  const std::string prompt_text = tokenizer.Decode(all);
+  ASSERT_EQ(prompt_text, "Once upon a time");
+  all.insert(all.end(), out.tokens.begin(), out.tokens.end());
+  const std::string full = tokenizer.Decode(all);
+  ASSERT_EQ(full.rfind(prompt_text, 0), 0u);
+  EXPECT_EQ(out.text, full.substr(prompt_text.size()));
+}
+
+void SubmitValidation() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  auto expect_invalid = [&](const GenerationRequest& request, const std::string& what) {
+    absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner->Submit(request);
+    ASSERT_FALSE(stream.ok()) << what;
+    EXPECT_EQ(stream.status().code(), absl::StatusCode::kInvalidArgument) << what << ": " << stream.status();
+  };
+  expect_invalid(Greedy({}, 5), "empty prompt");
+  expect_invalid(Greedy(Prompt(256), 1), "prompt as long as the context");
+  expect_invalid(Greedy(Prompt(300), 1), "prompt longer than the context");
+  expect_invalid(Greedy(Prompt(250), 7), "prompt + max_tokens beyond the context");
+  expect_invalid(Greedy({1, 512}, 5), "id == vocab_size");
+  expect_invalid(Greedy({1, -3}, 5), "negative id");
+  GenerationRequest request = Greedy(Prompt(5), 5);
+  request.temperature = -0.5f;
+  expect_invalid(request, "negative temperature");
+  request = Greedy(Prompt(5), 5);
+  request.top_p = 1.5f;
+  expect_invalid(request, "top_p > 1");
+  request = Greedy(Prompt(5), 5);
+  request.top_k = -1;
+  expect_invalid(request, "negative top_k");
+
+  // An empty text prompt is just BOS: valid.
+  GenerationRequest text;
+  text.prompt_text = "";
+  text.max_tokens = 2;
+  text.ignore_eos = true;
+  const Outcome out = Generate(*runner, text);
+  EXPECT_EQ(out.usage.prompt_tokens, 1u);
+  EXPECT_EQ(out.tokens.size(), 2u);
+  // Rejected requests were not counted.
+  EXPECT_EQ(runner->counters().requests_total, 1u);
+}
+
+void CancelAllEndsRunningAndQueuedStreams() {
+  Budget budget;
+  LoadSettings settings;
+  settings.max_sequences = 2;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny-long", settings);
+  ASSERT_NE(runner, nullptr);
+  KvCache& cache = *runner->weights().kv_cache;
+  ASSERT_EQ(cache.slots(), 2);
+  // Hold one slot, so that one request runs and the others wait in the queue.
+  std::optional<int> held = cache.Acquire();
+  ASSERT_TRUE(held.has_value());
+
+  const GenerationRequest long_request = Greedy(Prompt(10), 8192 - 10);  // would take thousands of steps
+  absl::StatusOr<std::shared_ptr<GenerationStream>> running = runner->Submit(long_request);
+  ASSERT_TRUE(running.ok());
+  GenerationEvent first;
+  ASSERT_TRUE((*running)->Next(&first, kEventTimeout));  // it is running
+  ASSERT_EQ(first.finish, FinishReason::kNone);
+  std::vector<std::shared_ptr<GenerationStream>> queued;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner->Submit(Greedy(Prompt(5), 10));
+    ASSERT_TRUE(stream.ok());
+    queued.push_back(*stream);
+  }
+  runner->CancelAll();
+
+  const Outcome running_out = Collect(**running);
+  EXPECT_EQ(running_out.finish, FinishReason::kCancelled);
+  EXPECT_LT(running_out.usage.completion_tokens, long_request.max_tokens);
+  for (const auto& stream : queued) {
+    const Outcome out = Collect(*stream);
+    EXPECT_EQ(out.finish, FinishReason::kCancelled);
+    EXPECT_TRUE(out.tokens.empty());
+  }
+  cache.Release(*held);
+
+  // CancelAll is not sticky: the next request runs to its end.
+  const Outcome after = Generate(*runner, Greedy(Prompt(5), 4));
+  EXPECT_EQ(after.finish, FinishReason::kLength);
+  EXPECT_EQ(after.tokens.size(), 4u);
+
+  runner->Drain();
+  EXPECT_EQ(cache.active(), 0);
+  EXPECT_EQ(runner->counters().active, 0);
+  EXPECT_EQ(runner->counters().queued, 0);
+}
+
+void CancelledStreamEnds() {
+  Budget budget;
+  LoadSettings settings;
+  settings.max_sequences = 2;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny-long", settings);
+  ASSERT_NE(runner, nullptr);
+  const GenerationRequest request = Greedy(Prompt(10), 8000);
+  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner->Submit(request);
+  ASSERT_TRUE(stream.ok());
+  absl::StatusOr<std::shared_ptr<GenerationStream>> other = runner->Submit(Greedy(Prompt(6), 5));
+  ASSERT_TRUE(other.ok());
+  GenerationEvent first;
+  ASSERT_TRUE((*stream)->Next(&first, kEventTimeout));
+  (*stream)->Cancel();  // the client went away
+  const Outcome out = Collect(**stream);
+  EXPECT_EQ(out.finish, FinishReason::kCancelled);
+  EXPECT_LT(out.usage.completion_tokens, request.max_tokens);
+  // The other request is unaffected.
+  const Outcome other_out = Collect(**other);
+  EXPECT_EQ(other_out.finish, FinishReason::kLength);
+  EXPECT_EQ(other_out.tokens.size(), 5u);
+  runner->Drain();
+  EXPECT_EQ(runner->weights().kv_cache->active(), 0);
+}
+
+void SlotsAndCountersAfterEverythingFinished() {
+  Budget budget;
+  LoadSettings settings;
+  settings.max_sequences = 2;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny", settings);
+  ASSERT_NE(runner, nullptr);
+  // More requests than slots: they queue, and all finish.
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner->Submit(Greedy(Prompt(4 + i, i), 6));
+    ASSERT_TRUE(stream.ok());
+    streams.push_back(*stream);
+  }
+  uint64_t generated = 0, prompt_tokens = 0;
+  for (int i = 0; i < 5; ++i) {
+    const Outcome out = Collect(*streams[i]);
+    EXPECT_EQ(out.finish, FinishReason::kLength) << i;
+    generated += out.tokens.size();
+    prompt_tokens += out.usage.prompt_tokens;
+  }
+  runner->Drain();
+  EXPECT_EQ(runner->weights().kv_cache->active(), 0);
+  const RunnerCounters counters = runner->counters();
+  EXPECT_EQ(counters.active, 0);
+  EXPECT_EQ(counters.queued, 0);
+  EXPECT_EQ(counters.requests_total, 5u);
+  EXPECT_EQ(counters.generated_tokens_total, generated);
+  EXPECT_EQ(counters.prompt_tokens_total, prompt_tokens);
+  EXPECT_EQ(generated, 30u);
+  // After Drain the runner refuses new work.
+  absl::StatusOr<std::shared_ptr<GenerationStream>> refused = runner->Submit(Greedy(Prompt(4), 2));
+  EXPECT_FALSE(refused.ok());
+}
+
+// Each test below is one process under ctest, and each process writes its
+// test models first (the tokenizer is trained in-process): the checks are
+// grouped so that the suite stays fast.
+#define RUN_CHECK(check, ...)   \
+  do {                          \
+    SCOPED_TRACE(#check);       \
+    check(__VA_ARGS__);         \
+  } while (false)
+
+TEST(ModelLoaderTest, LoadsTestModels) {
+  RUN_CHECK(ProgressPhasesInOrder);
+  RUN_CHECK(TinyModelShape);
+  RUN_CHECK(GqaModelShape);
+  RUN_CHECK(ContextLengthAndSequenceSettings);
+  RUN_CHECK(SequencesLoweredToWhatFits);
+  RUN_CHECK(ShardedAndBFloat16Models);
+}
+
+TEST(ModelLoaderTest, FailuresGiveBackEveryBlock) {
+  RUN_CHECK(TooLargeForArena);
+  RUN_CHECK(FailureMidLoadGivesBackEveryBlock);
+  RUN_CHECK(CancelledLoadGivesBackEverything);
+  RUN_CHECK(UnloadGivesBackEverything);
+  RUN_CHECK(ConfigInconsistentWithTensors);
+}
+
+TEST(ModelRunnerTest, ScoreTokens) {
+  RUN_CHECK(ScoreTokensShapeAndValidation);
+  RUN_CHECK(ScoreTokensRowsDoNotDependOnChunking);
+  RUN_CHECK(FirstGreedyTokenIsArgmaxOfLastScoredRow);
+}
+
+TEST(ModelRunnerTest, GreedyGenerationMatchesRecomputation) {
+  for (const std::string preset : {"tiny", "tiny-gqa"}) {
+    SCOPED_TRACE(preset);
+    RUN_CHECK(KvCacheMatchesRecomputation, preset);
+    RUN_CHECK(LongPromptMatchesRecomputation, preset);
+    RUN_CHECK(DecodingAcrossAChunkBoundaryMatchesRecomputation, preset);
+  }
+  RUN_CHECK(GreedyIsDeterministicAlsoWhenInterleaved);
+}
+
+TEST(ModelRunnerTest, RequestLimitsAndValidation) {
+  RUN_CHECK(MaxTokensAndUsage);
+  RUN_CHECK(DefaultMaxTokensIsCappedByTheContext);
+  RUN_CHECK(StopTokenEndsGeneration);
+  RUN_CHECK(StreamedTextIsTheDecodedContinuation);
+  RUN_CHECK(SubmitValidation);
+}
+
+TEST(ModelRunnerTest, Cancellation) {
+  RUN_CHECK(CancelAllEndsRunningAndQueuedStreams);
+  RUN_CHECK(CancelledStreamEnds);
+}
+
+TEST(ModelRunnerTest, SlotsAndCounters) { RUN_CHECK(SlotsAndCountersAfterEverythingFinished); }
+
+}  // namespace
+}  // namespace djinn
