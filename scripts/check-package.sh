@@ -29,18 +29,8 @@ failures=0
 fail() { echo "FAIL: $(cut -c1-600 <<< "$*")" >&2; failures=$((failures + 1)); }
 ok() { echo "ok:   $*"; }
 
-# Host-provided libraries (the same rule as package.sh).
-is_core() {
-  case "$(basename "$1")" in
-    linux-vdso.so.* | linux-gate.so.* | ld-linux*.so.* | ld64.so.*) return 0 ;;
-    libc.so.* | libm.so.* | libmvec.so.* | libpthread.so.* | libdl.so.* | librt.so.*) return 0 ;;
-    libresolv.so.* | libutil.so.* | libanl.so.* | libnsl.so.* | libnss_*.so.* | libBrokenLocale.so.*) return 0 ;;
-    libthread_db.so.* | libc_malloc_debug.so.*) return 0 ;;
-    libstdc++.so.* | libgcc_s.so.*) return 0 ;;
-    libcuda.so.* | libnvidia-*.so.*) return 0 ;;
-  esac
-  return 1
-}
+# Which libraries the host provides: one rule, shared with the other script.
+. "$(dirname "${BASH_SOURCE[0]}")/host-libraries.sh"
 
 # 1. Dynamic sections (needs binutils; 2-4 prove the same from the loader's side).
 check_dynamic_sections() {
@@ -104,7 +94,7 @@ check() {
     path=$(realpath -m "$path")  # $ORIGIN paths come as .../bin/../lib/...
     if [[ $path == "$pkg/lib/"* ]]; then
       inside=$((inside + 1))
-    elif ! is_core "$path"; then
+    elif ! is_host_library "$path"; then
       outside+=("$path")
     fi
   done <<< "$loaded"
@@ -122,7 +112,7 @@ check() {
     [ "$arrow" = "=>" ] || continue
     if [ "$path" = "not" ]; then missing+=("$soname"); continue; fi
     path=$(realpath -m "$path")
-    if [[ $path != "$pkg/lib/"* ]] && ! is_core "$soname"; then stray+=("$soname => $path"); fi
+    if [[ $path != "$pkg/lib/"* ]] && ! is_host_library "$soname"; then stray+=("$soname => $path"); fi
   done < <("${scrub[@]}" ldd "$pkg/bin/djinnd" "$pkg/bin/djinnctl")
   if [ ${#missing[@]} -eq 0 ]; then ok "ldd: nothing not found"; else fail "ldd: not found: ${missing[*]}"; fi
   if [ ${#stray[@]} -eq 0 ]; then ok "ldd: every non-core library resolves inside lib/"; else fail "ldd: outside lib/: ${stray[*]}"; fi

@@ -50,18 +50,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NAME=djinn-$VERSION-linux-x86_64
 PKG=$DIST_DIR/$NAME
 
-# Sonames that come from the host (see the rule above).
-is_system_library() {
-  case "$1" in
-    linux-vdso.so.* | linux-gate.so.* | ld-linux*.so.* | ld64.so.*) return 0 ;;
-    libc.so.* | libm.so.* | libmvec.so.* | libpthread.so.* | libdl.so.* | librt.so.*) return 0 ;;
-    libresolv.so.* | libutil.so.* | libanl.so.* | libnsl.so.* | libnss_*.so.* | libBrokenLocale.so.*) return 0 ;;
-    libthread_db.so.* | libc_malloc_debug.so.*) return 0 ;;
-    libstdc++.so.* | libgcc_s.so.*) return 0 ;;
-    libcuda.so.* | libnvidia-*.so.*) return 0 ;;
-  esac
-  return 1
-}
+# Which libraries the host provides: one rule, shared with the other script.
+. "$(dirname "${BASH_SOURCE[0]}")/host-libraries.sh"
 
 for binary in daemon/djinnd client/cpp/djinnctl; do
   if [ ! -x "$BUILD_DIR/$binary" ]; then
@@ -90,7 +80,7 @@ done
 #    binaries. Nothing is in lib/ yet, so every entry resolves on the system.
 declare -A origin=()
 while read -r soname path; do
-  if is_system_library "$soname"; then continue; fi
+  if is_host_library "$soname"; then continue; fi
   if [ "$path" = "not" ]; then
     echo "package.sh: $soname not found on this machine" >&2
     exit 1
