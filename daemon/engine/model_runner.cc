@@ -17,9 +17,9 @@ struct ModelRunner::Sequence {
   size_t prompt_tokens = 0;
   uint32_t max_tokens = 0;
   std::vector<int32_t> stop_token_ids;
-  std::unique_ptr<engine::Sampler> sampler;
-  std::unique_ptr<engine::IncrementalDetokenizer> detokenizer;
-  std::unique_ptr<engine::StopMatcher> stop_matcher;
+  std::unique_ptr<Sampler> sampler;
+  std::unique_ptr<IncrementalDetokenizer> detokenizer;
+  std::unique_ptr<StopMatcher> stop_matcher;
   int slot = -1;
   size_t cached = 0;  // tokens whose keys/values are in the cache
   GenerationUsage usage;
@@ -72,7 +72,7 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const Gene
   if (request.temperature < 0 || !(request.top_p >= 0 && request.top_p <= 1) || request.top_k < 0) {
     return absl::InvalidArgumentError("temperature must be >= 0, top_k >= 0 and top_p in [0, 1]");
   }
-  engine::SamplingParams sampling;
+  SamplingParams sampling;
   sampling.temperature = request.temperature;
   sampling.top_k = request.top_k;
   sampling.top_p = request.top_p;
@@ -84,11 +84,11 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const Gene
   if (!request.ignore_eos) {
     for (int64_t eos : config.eos_token_ids) sequence->stop_token_ids.push_back(static_cast<int32_t>(eos));
   }
-  sequence->sampler = std::make_unique<engine::Sampler>(sampling);
+  sequence->sampler = std::make_unique<Sampler>(sampling);
   const Tokenizer* tokenizer = weights_->tokenizer.get();
-  sequence->detokenizer = std::make_unique<engine::IncrementalDetokenizer>(
+  sequence->detokenizer = std::make_unique<IncrementalDetokenizer>(
       [tokenizer](std::span<const int32_t> ids) { return tokenizer->Decode(ids); }, sequence->tokens);
-  sequence->stop_matcher = std::make_unique<engine::StopMatcher>(request.stop);
+  sequence->stop_matcher = std::make_unique<StopMatcher>(request.stop);
   sequence->usage.prompt_tokens = static_cast<uint32_t>(sequence->prompt_tokens);
   sequence->usage.seed = sampling.seed;
   sequence->submitted = absl::Now();
@@ -234,14 +234,14 @@ bool ModelRunner::Step(Sequence& sequence) {
     return false;
   }
   const std::string delta = sequence.detokenizer->Push(*token);
-  engine::StopMatcher::Result released = sequence.stop_matcher->Push(delta);
+  StopMatcher::Result released = sequence.stop_matcher->Push(delta);
   if (released.stopped) {
     Finish(sequence, FinishReason::kStop, std::move(released.text), {*token});
     return false;
   }
   if (generated >= sequence.max_tokens) {
     std::string tail = std::move(released.text);
-    engine::StopMatcher::Result rest = sequence.stop_matcher->Push(sequence.detokenizer->Flush());
+    StopMatcher::Result rest = sequence.stop_matcher->Push(sequence.detokenizer->Flush());
     tail += rest.text;
     if (!rest.stopped) tail += sequence.stop_matcher->Flush();
     Finish(sequence, rest.stopped ? FinishReason::kStop : FinishReason::kLength, std::move(tail), {*token});

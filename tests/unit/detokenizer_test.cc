@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace djinn::engine {
+namespace djinn {
 namespace {
 
 constexpr std::string_view kFFFD = "\xEF\xBF\xBD";
@@ -255,4 +255,4 @@ TEST(Utf8Test, EndsWithIncompleteUtf8) {
 }
 
 }  // namespace
-}  // namespace djinn::engine
+}  // namespace djinn

@@ -8,7 +8,7 @@
 
 #include "gtest/gtest.h"
 
-namespace djinn::engine {
+namespace djinn {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -232,4 +232,4 @@ TEST(SamplerTest, LargeVocabNeverPicksMaskedTokens) {
 }
 
 }  // namespace
-}  // namespace djinn::engine
+}  // namespace djinn

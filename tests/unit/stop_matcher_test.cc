@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace djinn::engine {
+namespace djinn {
 namespace {
 
 // Feeds the deltas and returns every released chunk (Flush last, if not
@@ -142,4 +142,4 @@ TEST(StopMatcherTest, NoMatchReleasesEverythingEventually) {
 }
 
 }  // namespace
-}  // namespace djinn::engine
+}  // namespace djinn

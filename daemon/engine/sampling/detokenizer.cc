@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace djinn::engine {
+namespace djinn {
 namespace {
 
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
@@ -88,4 +88,4 @@ std::string IncrementalDetokenizer::Advance(bool force) {
   return delta;
 }
 
-}  // namespace djinn::engine
+}  // namespace djinn

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-namespace djinn::engine {
+namespace djinn {
 
 // True when `text` ends with U+FFFD or with a UTF-8 sequence cut short, i.e.
 // a later token may still complete the last character.
@@ -57,6 +57,6 @@ class IncrementalDetokenizer {
   size_t read_offset_ = 0;    // end of what has been emitted
 };
 
-}  // namespace djinn::engine
+}  // namespace djinn
 
 #endif  // DJINN_DAEMON_ENGINE_SAMPLING_DETOKENIZER_H_

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 
-namespace djinn::engine {
+namespace djinn {
 namespace {
 
 // Most likely first; equal logits by lower id, so the order (and with it the
@@ -129,4 +129,4 @@ absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
   return candidates_[kept - 1].id;
 }
 
-}  // namespace djinn::engine
+}  // namespace djinn

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace djinn::engine {
+namespace djinn {
 
 struct SamplingParams {
   // <= 0 (or NaN): greedy. Otherwise logits are divided by it.
@@ -61,6 +61,6 @@ class Sampler {
   std::vector<Candidate> candidates_;
 };
 
-}  // namespace djinn::engine
+}  // namespace djinn
 
 #endif  // DJINN_DAEMON_ENGINE_SAMPLING_SAMPLER_H_

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace djinn::engine {
+namespace djinn {
 
 StopMatcher::StopMatcher(std::vector<std::string> stops) {
   for (std::string& stop : stops) {
@@ -59,4 +59,4 @@ size_t StopMatcher::HeldBackLength() const {
   return 0;
 }
 
-}  // namespace djinn::engine
+}  // namespace djinn

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace djinn::engine {
+namespace djinn {
 
 // One per request; not thread-safe. Matching is on bytes, so UTF-8 stop
 // strings work as long as they are valid UTF-8, and released text never
@@ -53,6 +53,6 @@ class StopMatcher {
   bool stopped_ = false;
 };
 
-}  // namespace djinn::engine
+}  // namespace djinn
 
 #endif  // DJINN_DAEMON_ENGINE_SAMPLING_STOP_MATCHER_H_
