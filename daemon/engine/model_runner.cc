@@ -179,21 +179,13 @@ void ModelRunner::Loop() {
     // One step for every running sequence, in turn.
     for (auto it = running_.begin(); it != running_.end();) {
       Sequence& sequence = **it;
-      bool alive;
-      if (cancel_all || sequence.stream->cancelled()) {
-        Finish(sequence, FinishReason::kCancelled);
-        alive = false;
-      } else {
-        alive = Step(sequence);
-      }
+      const bool alive = !(cancel_all || sequence.stream->cancelled()) && Step(sequence);
       if (alive) {
         ++it;
         continue;
       }
-      weights_->kv_cache->Release(sequence.slot);
+      if (sequence.slot >= 0) Finish(sequence, FinishReason::kCancelled);
       it = running_.erase(it);
-      absl::MutexLock lock(&mutex_);
-      running_count_ = static_cast<int>(running_.size());
     }
   }
 }
@@ -213,6 +205,12 @@ bool ModelRunner::Step(Sequence& sequence) {
   if (!token.ok()) {
     GenerationEvent event;
     event.error = absl::InternalError(absl::StrCat("sampling failed: ", token.status().message()));
+    weights_->kv_cache->Release(sequence.slot);
+    sequence.slot = -1;
+    {
+      absl::MutexLock lock(&mutex_);
+      --running_count_;
+    }
     sequence.stream->Push(std::move(event));
     return false;
   }
@@ -255,6 +253,14 @@ bool ModelRunner::Step(Sequence& sequence) {
 }
 
 void ModelRunner::Finish(Sequence& sequence, FinishReason reason, std::string text, std::vector<int32_t> last_tokens) {
+  // Free the KV slot before the last event goes out, so that a client that
+  // has seen its stream end never finds the slot still held.
+  if (sequence.slot >= 0) {
+    weights_->kv_cache->Release(sequence.slot);
+    sequence.slot = -1;
+    absl::MutexLock lock(&mutex_);
+    --running_count_;
+  }
   GenerationEvent event;
   event.token_ids = std::move(last_tokens);
   event.text = std::move(text);
