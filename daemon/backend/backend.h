@@ -43,16 +43,18 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual DeviceDescription Describe() const = 0;
-  // The dtype weights and activations are held in.
-  virtual DType compute_dtype() const = 0;
+  // The dtype weights, activations and KV cache of a model stored in
+  // `stored` are held in (the CPU computes in float32; a GPU in the model's
+  // half-precision type).
+  virtual DType ComputeDType(DType stored) const = 0;
 
   // Memory. The daemon reserves its whole budget once at start-up and
   // sub-allocates it; backends never allocate on the hot path.
   virtual absl::StatusOr<std::byte*> ReserveArena(uint64_t bytes) = 0;
   virtual void ReleaseArena(std::byte* base, uint64_t bytes) = 0;
 
-  // Converts `source` (host bytes in `source_dtype`, dst.elements() values)
-  // into `dst` in the compute dtype.
+  // Copies `source` (host bytes, dst.elements() values in `source_dtype`)
+  // into backend memory, converting to dst.dtype.
   virtual void Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) = 0;
   // Copies `src` (compute dtype) into host floats; waits for pending ops.
   virtual void Download(const Tensor& src, std::span<float> host) = 0;

@@ -33,7 +33,7 @@ uint64_t LlamaModel::WorkspaceBytes(const ModelConfig& c, int64_t context_length
 }
 
 LlamaWorkspace LlamaModel::MakeWorkspace(const ModelConfig& c, int64_t context_length, DType dtype,
-                                         const ArenaBlock& block) {
+                                         const ArenaBlock& block, Backend* backend) {
   LlamaWorkspace ws;
   ws.chunk_tokens = std::min(kChunkTokens, context_length);
   std::byte* next = block.data;
@@ -56,8 +56,11 @@ LlamaWorkspace LlamaModel::MakeWorkspace(const ModelConfig& c, int64_t context_l
   ws.scores = take(c.num_attention_heads, context_length, DType::kFloat32);
   ws.rope_cos = take(context_length, c.head_dim / 2, DType::kFloat32);
   ws.rope_sin = take(context_length, c.head_dim / 2, DType::kFloat32);
-  FillRopeTables(c, context_length, {ws.rope_cos.f32(), static_cast<size_t>(ws.rope_cos.elements())},
-                 {ws.rope_sin.f32(), static_cast<size_t>(ws.rope_sin.elements())});
+  // Computed on the host, then copied: the arena may be device memory.
+  std::vector<float> cos(ws.rope_cos.elements()), sin(ws.rope_sin.elements());
+  FillRopeTables(c, context_length, cos, sin);
+  backend->Upload(std::as_bytes(std::span<const float>(cos)), DType::kFloat32, ws.rope_cos);
+  backend->Upload(std::as_bytes(std::span<const float>(sin)), DType::kFloat32, ws.rope_sin);
   return ws;
 }
 

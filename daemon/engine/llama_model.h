@@ -61,9 +61,9 @@ class LlamaModel {
 
   // Bytes of workspace needed for a model with this config and context.
   static uint64_t WorkspaceBytes(const ModelConfig& config, int64_t context_length, DType dtype);
-  // Lays the workspace out over `block` and fills the RoPE tables.
+  // Lays the workspace out over `block` and uploads the RoPE tables.
   static LlamaWorkspace MakeWorkspace(const ModelConfig& config, int64_t context_length, DType dtype,
-                                      const ArenaBlock& block);
+                                      const ArenaBlock& block, Backend* backend);
 
  private:
   void ForwardChunk(std::span<const int32_t> tokens, int64_t start, const KvCache& cache, int slot);

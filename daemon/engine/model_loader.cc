@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
 
   LlamaWeights weights;
   const std::vector<WeightSpec> specs = ExpectedWeights(c, &weights);
-  const DType dtype = backend->compute_dtype();
+  const DType dtype = backend->ComputeDType(loaded->stored_dtype);
   uint64_t weight_bytes = 0;
   for (const WeightSpec& spec : specs) {
     const TensorInfo* info = (*files)->Find(spec.name);
@@ -148,7 +148,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   if (!kv_block.ok()) return kv_block.status();
   loaded->kv_cache = std::make_unique<KvCache>(kv_shape, slots, *kv_block);
   loaded->model = std::make_unique<LlamaModel>(c, context, backend, std::move(weights),
-                                               LlamaModel::MakeWorkspace(c, context, dtype, *workspace));
+                                               LlamaModel::MakeWorkspace(c, context, dtype, *workspace, backend));
   report(LoadPhase::kReady, done, weight_bytes);
   return loaded;
 }

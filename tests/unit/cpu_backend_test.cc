@@ -45,7 +45,7 @@ TEST(CpuBackendTest, Describe) {
   EXPECT_EQ(d.kind, "cpu");
   EXPECT_FALSE(d.name.empty());
   EXPECT_GT(d.total_memory_bytes, uint64_t{1} << 20);
-  EXPECT_EQ(backend.compute_dtype(), DType::kFloat32);
+  EXPECT_EQ(backend.ComputeDType(DType::kBFloat16), DType::kFloat32);
 }
 
 TEST(CpuBackendTest, ReserveArenaIsWritable) {

@@ -17,7 +17,7 @@ class CpuBackend : public Backend {
   explicit CpuBackend(int threads = 0);
 
   DeviceDescription Describe() const override;
-  DType compute_dtype() const override { return DType::kFloat32; }
+  DType ComputeDType(DType) const override { return DType::kFloat32; }
   absl::StatusOr<std::byte*> ReserveArena(uint64_t bytes) override;
   void ReleaseArena(std::byte* base, uint64_t bytes) override;
   void Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) override;
