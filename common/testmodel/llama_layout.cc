@@ -20,9 +20,8 @@ std::vector<LlamaTensor> LlamaTensors(const ModelPreset& p) {
                                                   : p.initializer_range};
   };
   // A tied embedding is also the output head: at std 1 each position's own
-  // token dominates its logits and greedy decoding repeats one token forever.
-  // At 0.3 the layers' contributions decide, and the logits still spread
-  // (std of a few units), so greedy has clear winners and sampling varies.
+  // token dominates its logits. At 0.3 the logits spread over a few units
+  // (greedy decoding of a random tied model still tends to repeat a token).
   const double unit_embedding_std = p.tie_word_embeddings ? 0.3 : 1.0;
   const WeightInit embedding{.mean = 0.0,
                              .stddev = p.unit_scale_init ? unit_embedding_std : p.initializer_range};

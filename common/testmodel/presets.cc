@@ -29,9 +29,9 @@ std::vector<ModelPreset> AllPresets() {
   tiny.unit_scale_init = true;
   presets.push_back(tiny);
 
-  // Llama-3 style: grouped-query attention, llama3 rope scaling (with a short
-  // original context so that all three frequency bands occur at head_dim 16),
-  // tied embeddings.
+  // Llama-3.1 style: grouped-query attention, llama3 rope scaling (with a
+  // short original context so that all three frequency bands occur at
+  // head_dim 16), separate output head.
   ModelPreset gqa;
   gqa.name = "tiny-gqa";
   gqa.hidden_size = 128;
@@ -48,10 +48,19 @@ std::vector<ModelPreset> AllPresets() {
                       .low_freq_factor = 1.0,
                       .high_freq_factor = 4.0,
                       .original_max_position_embeddings = 64};
-  gqa.tie_word_embeddings = true;
+  gqa.tie_word_embeddings = false;
   gqa.default_dtype = TensorDType::kF32;
   gqa.unit_scale_init = true;
   presets.push_back(gqa);
+
+  // Llama-3.2 style: tiny-gqa with the output head tied to the embedding.
+  // Random tied models fall into repeating one token under greedy decoding
+  // (the chosen token's embedding is also its output direction), so this
+  // preset is mainly a check of the tied path's logits.
+  ModelPreset tied = gqa;
+  tied.name = "tiny-tied";
+  tied.tie_word_embeddings = true;
+  presets.push_back(tied);
 
   // "tiny" (same weights for the same seed) split over three files, so that
   // the loader's sharded path is tested in CI. The tiny model holds 658,688

@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
-for preset in tiny tiny-gqa; do
+for preset in tiny tiny-gqa tiny-tied; do
   "$DJINNCTL" make-test-model --preset "$preset" --seed 1 --out "$WORK/$preset" > /dev/null
   python3 "$HERE/make_reference.py" --model "$WORK/$preset" --preset "$preset" --seed 1 \
     --out "$OUT/reference_$preset.json"

@@ -286,11 +286,21 @@ void GqaModelShape() {
   const LoadedWeights& w = **loaded;
   EXPECT_EQ(w.config.num_attention_heads, 8);
   EXPECT_EQ(w.config.num_key_value_heads, 2);
-  EXPECT_TRUE(w.config.tie_word_embeddings);
+  EXPECT_FALSE(w.config.tie_word_embeddings);
   EXPECT_EQ(w.config.rope_scaling.type, RopeScaling::Type::kLlama3);
-  EXPECT_EQ(w.weight_bytes, 4 * w.config.ParameterCount());  // the tied head counted once
+  EXPECT_EQ(w.weight_bytes, 4 * w.config.ParameterCount());
   EXPECT_EQ(w.model->context_length(), 512);
   EXPECT_EQ(w.kv_cache->shape().kv_dim, 32);
+  EXPECT_NE(w.model->weights().lm_head.data, w.model->weights().embed.data);
+}
+
+void TiedModelShape() {
+  Budget budget;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny-tied");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const LoadedWeights& w = **loaded;
+  EXPECT_TRUE(w.config.tie_word_embeddings);
+  EXPECT_EQ(w.weight_bytes, 4 * w.config.ParameterCount());  // the tied head counted once
   // The tied head is the embedding, not a copy.
   EXPECT_EQ(w.model->weights().lm_head.data, w.model->weights().embed.data);
 }
@@ -803,6 +813,7 @@ TEST(ModelLoaderTest, LoadsTestModels) {
   RUN_CHECK(ProgressPhasesInOrder);
   RUN_CHECK(TinyModelShape);
   RUN_CHECK(GqaModelShape);
+  RUN_CHECK(TiedModelShape);
   RUN_CHECK(ContextLengthAndSequenceSettings);
   RUN_CHECK(SequencesLoweredToWhatFits);
   RUN_CHECK(ShardedAndBFloat16Models);

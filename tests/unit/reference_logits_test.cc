@@ -166,6 +166,7 @@ TEST(ReferenceFixtures, CoverMhaAndGqaPresets) {
   }
   EXPECT_TRUE(presets.count("tiny")) << "Llama-2-style (MHA) fixture missing";
   EXPECT_TRUE(presets.count("tiny-gqa")) << "Llama-3-style (GQA, rope scaling) fixture missing";
+  EXPECT_TRUE(presets.count("tiny-tied")) << "tied-embedding fixture missing";
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ uint64_t Sum(const std::vector<uint64_t>& v) { return std::accumulate(v.begin(),
 
 TEST(PresetsTest, NamesAreFindable) {
   const std::vector<std::string> names = PresetNames();
-  for (const char* expected : {"tiny", "tiny-gqa", "tiny-sharded", "llama-1b", "llama2-13b"}) {
+  for (const char* expected : {"tiny", "tiny-gqa", "tiny-tied", "tiny-sharded", "llama-1b", "llama2-13b"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
   for (const std::string& name : names) {

@@ -173,6 +173,15 @@ TEST_F(WriteTestModelTest, TinyHasLlama2Layout) {
   EXPECT_EQ(generation["eos_token_id"], 2);
 }
 
+TEST_F(WriteTestModelTest, TinyTiedHasNoOutputHead) {
+  const fs::path dir = Write("tiny-tied", 1);
+  EXPECT_EQ(ReadJson(dir / "config.json")["tie_word_embeddings"], true);
+  const auto tensors = ReadTensors(dir);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : tensors) names.push_back(name);
+  EXPECT_EQ(names, ExpectedTensorNames(2, /*tied=*/true));
+}
+
 TEST_F(WriteTestModelTest, TinyGqaHasLlama3Layout) {
   const fs::path dir = Write("tiny-gqa", 1);
   const nlohmann::json config = ReadJson(dir / "config.json");
@@ -182,7 +191,7 @@ TEST_F(WriteTestModelTest, TinyGqaHasLlama3Layout) {
   EXPECT_EQ(config["head_dim"], 16);
   EXPECT_EQ(config["max_position_embeddings"], 512);
   EXPECT_EQ(config["rope_theta"], 500000.0);
-  EXPECT_EQ(config["tie_word_embeddings"], true);
+  EXPECT_EQ(config["tie_word_embeddings"], false);
   EXPECT_EQ(config["rope_scaling"],
             (nlohmann::json{{"rope_type", "llama3"},
                             {"factor", 8.0},
@@ -193,7 +202,7 @@ TEST_F(WriteTestModelTest, TinyGqaHasLlama3Layout) {
   const auto tensors = ReadTensors(dir);
   std::vector<std::string> names;
   for (const auto& [name, t] : tensors) names.push_back(name);
-  EXPECT_EQ(names, ExpectedTensorNames(2, /*tied=*/true));
+  EXPECT_EQ(names, ExpectedTensorNames(2, /*tied=*/false));
   EXPECT_EQ(tensors.at("model.layers.0.self_attn.q_proj.weight").shape,
             (std::vector<int64_t>{128, 128}));
   EXPECT_EQ(tensors.at("model.layers.0.self_attn.k_proj.weight").shape,
