@@ -16,8 +16,8 @@ struct Unit {
   double multiplier;
 };
 
+// Plain byte counts ("" or "B") are parsed exactly in ParseByteSize.
 constexpr Unit kUnits[] = {
-    {"", 1},          {"b", 1},
     {"k", 1024.0},    {"kib", 1024.0},  {"kb", 1e3},
     {"m", 1048576.0}, {"mib", 1048576.0}, {"mb", 1e6},
     {"g", 1073741824.0}, {"gib", 1073741824.0}, {"gb", 1e9},

@@ -93,8 +93,11 @@ int Run(int argc, char** argv) {
     return Fail("cannot listen", absl::UnavailableError("cannot bind gRPC address " + options->listen));
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus(false);
-  health->SetServingStatus(kServiceName, false);
+  auto set_serving = [health](bool serving) {
+    health->SetServingStatus(serving);
+    health->SetServingStatus(kServiceName, serving);
+  };
+  set_serving(false);
 
   std::unique_ptr<metrics::MetricsHttpServer> metrics_server;
   int metrics_port = 0;
@@ -136,15 +139,13 @@ int Run(int argc, char** argv) {
   if (preload_failed) {
     exit_code = 1;
   } else if (!stop.HasBeenNotified()) {
-    health->SetServingStatus(true);
-    health->SetServingStatus(kServiceName, true);
+    set_serving(true);
     LogInfo("ready", {{"grpc_port", grpc_port}, {"metrics_port", metrics_port}});
   }
 
   stop.WaitForNotification();
   signal_thread.join();
-  health->SetServingStatus(false);
-  health->SetServingStatus(kServiceName, false);
+  set_serving(false);
   const absl::Duration grace = options->shutdown_grace;
   // Let streams finish until shortly before the deadline, then end them with
   // FINISH_REASON_CANCELLED so clients get a final message, not an abort.

@@ -104,9 +104,7 @@ grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::Gene
         .fetch_add(1);
     metrics_->GenerateFinished(model, outcome, usage);
     LogInfo("generate", {{"model", model},
-                         {"outcome", outcome == RequestOutcome::kCompleted   ? "completed"
-                                     : outcome == RequestOutcome::kCancelled ? "cancelled"
-                                                                             : "failed"},
+                         {"outcome", OutcomeName(outcome)},
                          {"prompt_tokens", usage.prompt_tokens},
                          {"completion_tokens", usage.completion_tokens},
                          {"time_to_first_token_seconds", usage.time_to_first_token_seconds},

@@ -9,6 +9,11 @@ using metrics::BuildCounter;
 using metrics::BuildGauge;
 using metrics::BuildHistogram;
 
+// 1 ms .. ~65 s: covers a tiny model on a CPU and a 13B model streamed over PCIe.
+metrics::BucketBoundaries LatencyBuckets() { return metrics::ExponentialBuckets(0.001, 2, 17); }
+
+}  // namespace
+
 const char* OutcomeName(RequestOutcome outcome) {
   switch (outcome) {
     case RequestOutcome::kCompleted: return "completed";
@@ -18,11 +23,6 @@ const char* OutcomeName(RequestOutcome outcome) {
   }
   return "failed";
 }
-
-// 1 ms .. ~65 s: covers a tiny model on a CPU and a 13B model streamed over PCIe.
-metrics::BucketBoundaries LatencyBuckets() { return metrics::ExponentialBuckets(0.001, 2, 17); }
-
-}  // namespace
 
 ServerMetrics::ServerMetrics(metrics::Registry* registry)
     : registry_(registry),

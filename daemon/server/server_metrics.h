@@ -12,6 +12,8 @@
 namespace djinn {
 
 enum class RequestOutcome { kCompleted, kCancelled, kFailed, kRejected };
+// "completed", "cancelled", "failed", "rejected": the label value and log field.
+const char* OutcomeName(RequestOutcome outcome);
 
 class ServerMetrics {
  public:
