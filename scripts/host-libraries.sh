@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by package.sh and check-package.sh: the one rule for which shared
 # libraries a release package leaves to the host (see package.sh for why).
 #   is_host_library SONAME_OR_PATH  -> 0 if the host provides it

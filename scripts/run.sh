@@ -14,6 +14,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+. "$ROOT/scripts/wait-ready.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 export BUILD_DIR
 DJINND=$BUILD_DIR/daemon/djinnd
@@ -89,26 +90,13 @@ printf '$ %s\n' "$DJINND --device=auto --model-root=models --listen=127.0.0.1:$G
 DAEMON_PID=$!
 
 # Readiness: djinnd logs {"msg":"ready","grpc_port":...} once it serves.
-ready=""
-for _ in $(seq $((READY_TIMEOUT_S * 10))); do
-  ready=$(grep -m1 '"msg":"ready"' "$LOG" || true)
-  [ -n "$ready" ] && break
-  if ! kill -0 "$DAEMON_PID" 2> /dev/null; then
-    wait "$DAEMON_PID" || true
-    DAEMON_PID=""
-    echo "run.sh: djinnd exited before it was ready; its log:" >&2
-    cat "$LOG" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-if [ -z "$ready" ]; then
-  echo "run.sh: djinnd not ready after ${READY_TIMEOUT_S}s; its log:" >&2
-  cat "$LOG" >&2
+if ! ready=$(wait_for_ready "$LOG" "$DAEMON_PID" "$READY_TIMEOUT_S"); then
+  wait "$DAEMON_PID" 2> /dev/null || true
+  DAEMON_PID=""
   exit 1
 fi
-GRPC_PORT=$(sed 's/.*"grpc_port":\([0-9]*\).*/\1/' <<< "$ready")
-METRICS_PORT=$(sed 's/.*"metrics_port":\([0-9]*\).*/\1/' <<< "$ready")
+GRPC_PORT=$(ready_port "$ready" grpc)
+METRICS_PORT=$(ready_port "$ready" metrics)
 ADDR=127.0.0.1:$GRPC_PORT
 grep -m1 '"msg":"device"' "$LOG" || true
 echo "$ready"

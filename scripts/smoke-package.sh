@@ -4,6 +4,7 @@
 # it with SIGTERM. Proves the package works where gRPC and Abseil are not
 # installed.   scripts/smoke-package.sh PACKAGE_DIR
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/wait-ready.sh"
 PKG=$(cd "${1:?unpacked package directory}" && pwd)
 WORK=$(mktemp -d)
 DAEMON_PID=""
@@ -20,12 +21,8 @@ sha256sum "$WORK/models/tiny/"*
 "$PKG/bin/djinnd" --listen=127.0.0.1:0 --metrics-listen=127.0.0.1:0 --model-root="$WORK/models" \
   --model tiny=tiny 2> "$WORK/djinnd.log" &
 DAEMON_PID=$!
-for _ in $(seq 600); do
-  grep -q '"msg":"ready"' "$WORK/djinnd.log" && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/djinnd.log"; exit 1; }
-  sleep 0.1
-done
-PORT=$(grep '"msg":"ready"' "$WORK/djinnd.log" | sed 's/.*"grpc_port":\([0-9]*\).*/\1/')
+ready=$(wait_for_ready "$WORK/djinnd.log" "$DAEMON_PID" 60)
+PORT=$(ready_port "$ready" grpc)
 "$PKG/bin/djinnctl" --addr "127.0.0.1:$PORT" health
 "$PKG/bin/djinnctl" --addr "127.0.0.1:$PORT" generate tiny "Once upon a time" --max-tokens 32 --ignore-eos
 "$PKG/bin/djinnctl" --addr "127.0.0.1:$PORT" stats

@@ -3,6 +3,7 @@
 # the same package, compared as text. Run on a GPU host:
 #   tests/gpu/compare_cpu_cuda.sh PACKAGE_DIR MODEL_ROOT [MODEL] [MAX_TOKENS]
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/wait-ready.sh"
 PKG=$(cd "${1:?package dir with bin/}" && pwd)
 ROOT=$(cd "${2:?model root}" && pwd)
 MODEL=${3:-tiny-gqa}
@@ -17,13 +18,9 @@ generate_on() {  # device -> prints the generated text
   "$PKG/bin/djinnd" --device="$device" --vram-budget=2GiB --listen=127.0.0.1:0 --metrics-listen= \
     --model-root="$ROOT" --model "m=$MODEL" 2> "$log" &
   PID=$!
-  for _ in $(seq 600); do
-    grep -q '"msg":"ready"' "$log" && break
-    kill -0 "$PID" 2>/dev/null || { cat "$log" >&2; exit 1; }
-    sleep 0.1
-  done
-  local port
-  port=$(grep '"msg":"ready"' "$log" | sed 's/.*"grpc_port":\([0-9]*\).*/\1/')
+  local ready port
+  ready=$(wait_for_ready "$log" "$PID" 60) || exit 1
+  port=$(ready_port "$ready" grpc)
   "$PKG/bin/djinnctl" --addr "127.0.0.1:$port" generate m "Once upon a time" --max-tokens "$TOKENS" \
     --ignore-eos 2> "$WORK/$device.usage"
   "$PKG/bin/djinnctl" --addr "127.0.0.1:$port" list >&2
