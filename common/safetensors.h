@@ -20,9 +20,12 @@
 
 namespace djinn {
 
-enum class DType { kFloat32, kFloat16, kBFloat16 };
+// Element types. Tensors in model files are F32, F16 or BF16; kInt32 exists
+// for the engine's own per-step index tensors (token ids, positions, page
+// tables) and is never read from a file.
+enum class DType { kFloat32, kFloat16, kBFloat16, kInt32 };
 
-const char* DTypeName(DType dtype);  // "float32", "float16", "bfloat16"
+const char* DTypeName(DType dtype);  // "float32", "float16", "bfloat16", "int32"
 size_t DTypeSize(DType dtype);
 
 struct TensorInfo {

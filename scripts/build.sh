@@ -9,6 +9,9 @@
 #   BUILD_DIR=build-foo scripts/build.sh
 #
 # Extra arguments are passed to Ninja (targets, -v, ...).
+#
+# The CUDA backend is built when this machine has an NVIDIA GPU (nvidia-smi
+# lists one) and a CUDA compiler; DJINN_CUDA=ON|OFF|AUTO overrides that.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,8 +33,17 @@ if [ -f "$BUILD_DIR/CMakeCache.txt" ]; then
     exit 1
   fi
 fi
-if [ ! -f "$BUILD_DIR/build.ninja" ] || [ "$cached_type" != "$BUILD_TYPE" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
+if [ -z "${DJINN_CUDA:-}" ]; then
+  DJINN_CUDA=OFF
+  if nvidia-smi -L 2> /dev/null | grep -q '^GPU'; then DJINN_CUDA=AUTO; fi
+fi
+if [ "$DJINN_CUDA" != OFF ] && ! command -v nvcc > /dev/null && [ -z "${CUDACXX:-}" ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc  # the toolkit's default place, often not on PATH
+fi
+cached_cuda=""
+[ -f "$BUILD_DIR/CMakeCache.txt" ] && cached_cuda=$(sed -n 's/^DJINN_CUDA:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+if [ ! -f "$BUILD_DIR/build.ninja" ] || [ "$cached_type" != "$BUILD_TYPE" ] || [ "$cached_cuda" != "$DJINN_CUDA" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DDJINN_CUDA="$DJINN_CUDA"
 fi
 
 ninja -C "$BUILD_DIR" -j "$JOBS" "$@"

@@ -5,6 +5,12 @@
 #
 #   scripts/run.sh
 #   DJINN_PORT=50052 DJINN_METRICS_PORT=9401 scripts/run.sh
+#   DJINN_BIN_DIR=dist/djinn-0.1.0-linux-x86_64/bin scripts/run.sh
+#
+# On a machine with an NVIDIA GPU (nvidia-smi sees one) and nvcc, the build
+# includes the CUDA backend and djinnd --device=auto runs on the GPU.
+# DJINN_BIN_DIR skips the build and runs prebuilt binaries (a release
+# package's bin/), e.g. on a GPU host without the build dependencies.
 #
 # Ports: DJINN_PORT (gRPC, default 50051) and DJINN_METRICS_PORT (default
 # 9400). When a default port is taken, djinnd picks a free one; a port you set
@@ -17,9 +23,15 @@ cd "$ROOT"
 . "$ROOT/scripts/wait-ready.sh"
 BUILD_DIR=${BUILD_DIR:-build}
 export BUILD_DIR
-DJINND=$BUILD_DIR/daemon/djinnd
-DJINNCTL=$BUILD_DIR/client/cpp/djinnctl
-LOG=$BUILD_DIR/run-djinnd.log
+if [ -n "${DJINN_BIN_DIR:-}" ]; then
+  DJINND=$DJINN_BIN_DIR/djinnd
+  DJINNCTL=$DJINN_BIN_DIR/djinnctl
+  LOG=${TMPDIR:-/tmp}/run-djinnd.log
+else
+  DJINND=$BUILD_DIR/daemon/djinnd
+  DJINNCTL=$BUILD_DIR/client/cpp/djinnctl
+  LOG=$BUILD_DIR/run-djinnd.log
+fi
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-120}
 
 if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
@@ -70,8 +82,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-heading "Building djinnd and djinnctl (scripts/build.sh; incremental)"
-"$ROOT/scripts/build.sh" djinnd djinnctl
+if [ -n "${DJINN_BIN_DIR:-}" ]; then
+  heading "Using prebuilt binaries in $DJINN_BIN_DIR"
+else
+  heading "Building djinnd and djinnctl (scripts/build.sh; incremental)"
+  "$ROOT/scripts/build.sh" djinnd djinnctl
+fi
 
 heading "Test model"
 if [ -f models/tiny/config.json ] && [ -f models/tiny/tokenizer.model ]; then

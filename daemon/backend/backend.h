@@ -1,16 +1,24 @@
 // The seam between the engine and the hardware. The engine runs the Llama
 // graph as calls to this small set of ops on Tensors in backend memory; a
-// backend (cpu/, later cuda/) implements them. Nothing above this interface
-// knows which backend runs it.
+// backend (cpu/, cuda/) implements them. Nothing above this interface knows
+// which backend runs it.
 //
-// Ops are issued by one thread at a time per model and complete in issue
-// order; a backend may run them asynchronously as long as Download() returns
-// finished results.
+// Ops are issued by one thread at a time and complete in issue order; a
+// backend may run them asynchronously as long as Download() and CopyToHost()
+// return finished results.
+//
+// Everything that changes from one decode step to the next (token ids,
+// positions, KV destinations, sequence lengths, sampling parameters) is
+// passed in int32 / float tensors in backend memory, never as host values, so
+// that a recorded step (Record / OpGraph) can be replayed after the engine has
+// rewritten those tensors with one Upload.
 #ifndef DJINN_DAEMON_BACKEND_BACKEND_H_
 #define DJINN_DAEMON_BACKEND_BACKEND_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -25,11 +33,21 @@ struct DeviceDescription {
   uint64_t total_memory_bytes = 0;
 };
 
-// Where one sequence's keys and values for one layer live:
-// keys/values are [context_length, kv_heads * head_dim].
-struct KvView {
-  Tensor keys;
-  Tensor values;
+// The KV cache of one model: a pool of pages, each holding `page_tokens`
+// rows of keys and of values for every layer. Page p, layer l:
+//   keys   at base + (((p * layers + l) * 2 + 0) * page_tokens) * kv_dim elements
+//   values at base + (((p * layers + l) * 2 + 1) * page_tokens) * kv_dim elements
+// each [page_tokens, kv_dim] row-major. A sequence's page table lists its
+// pages in order; token t of the sequence lives in page table[t / page_tokens],
+// row t % page_tokens.
+struct KvCacheLayout {
+  void* base = nullptr;
+  DType dtype = DType::kFloat32;
+  int64_t layers = 0;
+  int64_t page_tokens = 0;
+  int64_t kv_dim = 0;
+
+  int64_t page_elements() const { return layers * 2 * page_tokens * kv_dim; }
 };
 
 struct AttentionShape {
@@ -38,15 +56,37 @@ struct AttentionShape {
   int64_t head_dim = 0;
 };
 
+// One row's sampling parameters as the Sample op reads them: a [rows, 4]
+// int32 tensor whose columns are these four fields (floats bit-cast).
+struct SamplingRow {
+  float temperature = 0;  // <= 0: greedy (first maximum)
+  int32_t top_k = 0;      // <= 0 or >= vocab: off
+  float top_p = 1;        // <= 0 or >= 1: off
+  float uniform = 0;      // the row's random draw in [0, 1); unused when greedy
+};
+static_assert(sizeof(SamplingRow) == 4 * sizeof(int32_t));
+
+// Ops recorded once and replayed many times (a CUDA graph on the GPU). Replay
+// re-runs the recorded ops with the same arguments; the contents of the
+// tensors they read may have changed in between.
+class OpGraph {
+ public:
+  virtual ~OpGraph() = default;
+  virtual void Replay() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
 
   virtual DeviceDescription Describe() const = 0;
   // The dtype weights, activations and KV cache of a model stored in
-  // `stored` are held in (the CPU computes in float32; a GPU in the model's
-  // half-precision type).
+  // `stored` are held in (the CPU computes in float32; the GPU keeps fp32
+  // and bf16 models in their own type and fp16 in fp16).
   virtual DType ComputeDType(DType stored) const = 0;
+  // Longest prompt chunk one forward pass should take: small on the CPU to
+  // bound the workspace, large on a GPU so prefill GEMMs are compute-bound.
+  virtual int64_t PreferredPrefillChunk() const = 0;
 
   // Memory. The daemon reserves its whole budget once at start-up and
   // sub-allocates it; backends never allocate on the hot path.
@@ -54,32 +94,66 @@ class Backend {
   virtual void ReleaseArena(std::byte* base, uint64_t bytes) = 0;
 
   // Copies `source` (host bytes, dst.elements() values in `source_dtype`)
-  // into backend memory, converting to dst.dtype.
+  // into dense `dst` in backend memory, converting to dst.dtype (int32 only
+  // from int32). Returns once `source` may be reused.
   virtual void Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) = 0;
-  // Copies `src` (compute dtype) into host floats; waits for pending ops.
+  // Copies floating-point `src` into host floats; waits for pending ops.
   virtual void Download(const Tensor& src, std::span<float> host) = 0;
+  // Copies dense `src` byte for byte (any dtype); waits for pending ops.
+  virtual void CopyToHost(const Tensor& src, std::span<std::byte> host) = 0;
 
-  // out[t] = table[ids[t]]
-  virtual void Embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) = 0;
+  // Records the ops `issue` makes, without running them, for replay. The ops
+  // must not Upload, Download or CopyToHost.
+  virtual std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) = 0;
+
+  // out[t] = table[ids[t]]; ids int32 [n, 1].
+  virtual void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
   // out = x / rms(x) * weight, per row; statistics in fp32.
   virtual void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
-  // out = x · wᵀ   ([n, k] · [m, k]ᵀ = [n, m])
+  // out = x · wᵀ   ([n, k] · [m, k]ᵀ = [n, m]). x and w dense and of one
+  // dtype; out dense, of that dtype or float32 (logits).
   virtual void MatMul(const Tensor& x, const Tensor& w, const Tensor& out) = 0;
-  // x += y
+  // x += y (both dense)
   virtual void Add(const Tensor& x, const Tensor& y) = 0;
-  // out = silu(gate) * up
+  // out = silu(gate) * up; gate and up may be strided; out dense.
   virtual void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
-  // Rotates each head of x ([n, heads * head_dim]) by its position, HF
-  // rotate_half layout. cos/sin are [max_positions, head_dim / 2].
-  virtual void Rope(const Tensor& x, int64_t head_dim, std::span<const int32_t> positions, const Tensor& cos,
+  // Rotates each head of x ([n, heads * head_dim], may be strided) in place
+  // by positions[t] (int32 [n, 1]), HF rotate_half layout. cos/sin are fp32
+  // [max_positions, head_dim / 2].
+  virtual void Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos,
                     const Tensor& sin) = 0;
-  // Writes k/v rows ([n, kv_dim]) into the cache at rows [start, start + n).
-  virtual void WriteKv(const Tensor& k, const Tensor& v, const KvView& cache, int64_t start) = 0;
-  // Causal attention of queries q ([n, heads * head_dim]) at positions
-  // start..start+n-1 over cache rows [0, start + n). `scratch` holds at
-  // least heads * (start + n) floats.
-  virtual void Attention(const Tensor& q, const KvView& cache, int64_t start, const AttentionShape& shape,
-                         const Tensor& scratch, const Tensor& out) = 0;
+  // Writes row t of k and v ([n, kv_dim], may be strided) to cache row
+  // destinations[t] (int32 [n, 1]: page * page_tokens + row in page) of
+  // `layer`.
+  virtual void WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
+                       const Tensor& destinations) = 0;
+
+  // Attention scratch: bytes PrefillAttention / DecodeAttention need for
+  // `rows` query rows over at most `max_seq_len` keys.
+  virtual uint64_t AttentionScratchBytes(const AttentionShape& shape, int64_t rows, int64_t max_seq_len) const = 0;
+  // Causal attention of one sequence's queries q ([n, heads * head_dim], may
+  // be strided) at positions start..start+n-1 over its cached keys and values
+  // [0, start + n) (already written); page_table int32 [1, pages]. out dense
+  // [n, heads * head_dim].
+  virtual void PrefillAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_table,
+                                int64_t start, const AttentionShape& shape, const Tensor& scratch,
+                                const Tensor& out) = 0;
+  // One query row per sequence: row b of q attends to keys [0, seq_lens[b])
+  // of the sequence whose page table is row b of page_tables (int32
+  // [B, pages]); seq_lens int32 [B, 1], each in [1, max_seq_len]. Work is
+  // split along the keys so that one sequence still fills a GPU.
+  virtual void DecodeAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_tables,
+                               const Tensor& seq_lens, int64_t max_seq_len, const AttentionShape& shape,
+                               const Tensor& scratch, const Tensor& out) = 0;
+
+  // Sampling scratch for `rows` rows of `vocab` logits.
+  virtual uint64_t SampleScratchBytes(int64_t rows, int64_t vocab) const = 0;
+  // Chooses one token per row of float32 logits [B, vocab] with that row of
+  // params ([B, 4] SamplingRow) and writes it to ids (int32 [B, 1]). The
+  // rule is SampleFromLogits (engine/sampling/sampler.h): greedy takes the
+  // first maximum; otherwise temperature, top-k, top-p, softmax, and the
+  // uniform draw inverted over the kept tokens in descending order.
+  virtual void Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) = 0;
 };
 
 }  // namespace djinn

@@ -9,7 +9,9 @@ uint64_t KvCache::Shape::BytesPerSequence() const {
 }
 
 KvCache::KvCache(const Shape& shape, int slots, const ArenaBlock& block)
-    : shape_(shape), block_(block), in_use_(slots, false) {}
+    : shape_(shape), block_(block), in_use_(slots, false), page_ids_(slots) {
+  for (int s = 0; s < slots; ++s) page_ids_[s] = s;
+}
 
 std::optional<int> KvCache::Acquire() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -32,11 +34,8 @@ int KvCache::active() const {
   return static_cast<int>(std::count(in_use_.begin(), in_use_.end(), true));
 }
 
-KvView KvCache::View(int slot, int64_t layer) const {
-  const uint64_t matrix = static_cast<uint64_t>(shape_.context_length) * shape_.kv_dim * DTypeSize(shape_.dtype);
-  std::byte* base = block_.data + slot * shape_.BytesPerSequence() + layer * 2 * matrix;
-  return KvView{Tensor{base, shape_.dtype, shape_.context_length, shape_.kv_dim},
-                Tensor{base + matrix, shape_.dtype, shape_.context_length, shape_.kv_dim}};
+KvCacheLayout KvCache::layout() const {
+  return KvCacheLayout{block_.data, shape_.dtype, shape_.layers, shape_.context_length, shape_.kv_dim};
 }
 
 }  // namespace djinn

@@ -3,12 +3,17 @@
 // context: [layer][k|v][context_length][kv_heads * head_dim]. A sequence holds
 // one slot from admission until it finishes, is cancelled or its client
 // disconnects; then the slot is free for the next one at once.
+//
+// To the backend ops the pool is a paged cache (KvCacheLayout) whose pages
+// are a whole context long: slot s is page s, and a sequence's page table is
+// {s}. Smaller pages shared on demand only change this class.
 #ifndef DJINN_DAEMON_ENGINE_KV_CACHE_H_
 #define DJINN_DAEMON_ENGINE_KV_CACHE_H_
 
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "daemon/backend/backend.h"
@@ -31,7 +36,9 @@ class KvCache {
 
   std::optional<int> Acquire();
   void Release(int slot);
-  KvView View(int slot, int64_t layer) const;
+  KvCacheLayout layout() const;
+  // The page table of the sequence holding `slot`.
+  std::span<const int32_t> Pages(int slot) const { return {&page_ids_[slot], 1}; }
 
   int slots() const { return static_cast<int>(in_use_.size()); }
   int active() const;
@@ -43,6 +50,7 @@ class KvCache {
   const ArenaBlock block_;
   mutable std::mutex mutex_;
   std::vector<bool> in_use_;
+  std::vector<int32_t> page_ids_;  // page_ids_[s] == s
 };
 
 }  // namespace djinn

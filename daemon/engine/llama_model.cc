@@ -8,123 +8,247 @@
 namespace djinn {
 namespace {
 
-constexpr int64_t kChunkTokens = 64;
+// Logit rows computed per lm_head product when every position's logits are
+// wanted (scoring): bounds the float32 logits buffer, whatever the chunk.
+constexpr int64_t kLogitRowsForScoring = 64;
+
+int64_t LogitRows(const WorkspaceShape& shape) {
+  return std::max(shape.max_batch, std::min(shape.rows(), kLogitRowsForScoring));
+}
+
+uint64_t Aligned(uint64_t bytes) { return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment; }
+
+// Int32 elements of the per-step inputs, in the order MakeWorkspace lays them out.
+int64_t StepInputElements(const WorkspaceShape& s) {
+  return 3 * s.rows() + s.max_batch * (s.pages_per_sequence() + 1 + 4);
+}
+
+// Walks `block`, handing out aligned tensors; with a null block it only
+// counts the bytes (so sizing and layout cannot disagree).
+class Carver {
+ public:
+  explicit Carver(std::byte* base) : next_(base) {}
+  Tensor Take(int64_t rows, int64_t cols, DType type) {
+    Tensor t{next_, type, rows, cols};
+    Advance(t.bytes());
+    return t;
+  }
+  Tensor TakeBytes(uint64_t bytes) {
+    Tensor t{next_, DType::kInt32, 1, static_cast<int64_t>((bytes + 3) / 4)};
+    Advance(bytes);
+    return t;
+  }
+  uint64_t used() const { return used_; }
+
+ private:
+  void Advance(uint64_t bytes) {
+    used_ += Aligned(bytes);
+    if (next_ != nullptr) next_ += Aligned(bytes);
+  }
+  std::byte* next_;
+  uint64_t used_ = 0;
+};
+
+LlamaWorkspace Carve(const ModelConfig& c, const WorkspaceShape& shape, DType dtype, const Backend& backend,
+                     Carver& carve) {
+  LlamaWorkspace ws;
+  ws.shape = shape;
+  const int64_t n = shape.rows();
+  const AttentionShape attention{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
+  ws.x = carve.Take(n, c.hidden_size, dtype);
+  ws.normed = carve.Take(n, c.hidden_size, dtype);
+  ws.projected = carve.Take(n, c.hidden_size, dtype);
+  ws.qkv = carve.Take(n, c.q_dim() + 2 * c.kv_dim(), dtype);
+  ws.attention = carve.Take(n, c.q_dim(), dtype);
+  ws.gate_up = carve.Take(n, 2 * c.intermediate_size, dtype);
+  ws.activated = carve.Take(n, c.intermediate_size, dtype);
+  ws.logits = carve.Take(LogitRows(shape), c.vocab_size, DType::kFloat32);
+  ws.attention_scratch = carve.TakeBytes(backend.AttentionScratchBytes(attention, n, shape.context_length));
+  ws.sample_scratch = carve.TakeBytes(backend.SampleScratchBytes(shape.max_batch, c.vocab_size));
+  ws.rope_cos = carve.Take(shape.context_length, c.head_dim / 2, DType::kFloat32);
+  ws.rope_sin = carve.Take(shape.context_length, c.head_dim / 2, DType::kFloat32);
+  // The step inputs: one int32 run, sliced.
+  ws.step_inputs = carve.Take(1, StepInputElements(shape), DType::kInt32);
+  auto* next = ws.step_inputs.i32();
+  auto slice = [&](int64_t rows, int64_t cols) {
+    Tensor t{next, DType::kInt32, rows, cols};
+    if (next != nullptr) next += rows * cols;
+    return t;
+  };
+  ws.ids = slice(n, 1);
+  ws.positions = slice(n, 1);
+  ws.destinations = slice(n, 1);
+  ws.page_tables = slice(shape.max_batch, shape.pages_per_sequence());
+  ws.seq_lens = slice(shape.max_batch, 1);
+  ws.sampling = slice(shape.max_batch, 4);
+  ws.sampled = carve.Take(shape.max_batch, 1, DType::kInt32);
+  return ws;
+}
+
+// Offset of `part` inside the step inputs, in int32 elements.
+int64_t OffsetIn(const Tensor& step_inputs, const Tensor& part) {
+  return static_cast<const int32_t*>(part.data) - static_cast<const int32_t*>(step_inputs.data);
+}
 
 }  // namespace
 
-LlamaModel::LlamaModel(ModelConfig config, int64_t context_length, Backend* backend, LlamaWeights weights,
-                       LlamaWorkspace workspace)
+LlamaModel::LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
+                       KvCacheLayout kv_layout)
     : config_(std::move(config)),
-      context_length_(context_length),
       backend_(backend),
       weights_(std::move(weights)),
-      workspace_(workspace) {
-  positions_.reserve(workspace_.chunk_tokens);
+      workspace_(workspace),
+      kv_layout_(kv_layout),
+      attention_shape_{config_.num_attention_heads, config_.num_key_value_heads, config_.head_dim},
+      step_host_(workspace_.step_inputs.elements(), 0),
+      sampled_host_(workspace_.shape.max_batch, 0),
+      decode_graphs_(workspace_.shape.max_batch) {}
+
+uint64_t LlamaModel::WorkspaceBytes(const ModelConfig& config, const WorkspaceShape& shape, DType dtype,
+                                    const Backend& backend) {
+  Carver counter(nullptr);
+  Carve(config, shape, dtype, backend, counter);
+  return counter.used();
 }
 
-uint64_t LlamaModel::WorkspaceBytes(const ModelConfig& c, int64_t context_length, DType dtype) {
-  const int64_t chunk = std::min(kChunkTokens, context_length);
-  const int64_t per_token = 3 * c.hidden_size + 2 * c.q_dim() + 2 * c.kv_dim() + 2 * c.intermediate_size + c.vocab_size;
-  const uint64_t activations = static_cast<uint64_t>(chunk * per_token) * DTypeSize(dtype);
-  const uint64_t scores = static_cast<uint64_t>(c.num_attention_heads * context_length) * sizeof(float);
-  const uint64_t rope = 2 * static_cast<uint64_t>(context_length * (c.head_dim / 2)) * sizeof(float);
-  // Each of the 13 tensors is rounded up to the arena alignment.
-  return activations + scores + rope + 13 * Arena::kAlignment;
-}
-
-LlamaWorkspace LlamaModel::MakeWorkspace(const ModelConfig& c, int64_t context_length, DType dtype,
+LlamaWorkspace LlamaModel::MakeWorkspace(const ModelConfig& c, const WorkspaceShape& shape, DType dtype,
                                          const ArenaBlock& block, Backend* backend) {
-  LlamaWorkspace ws;
-  ws.chunk_tokens = std::min(kChunkTokens, context_length);
-  std::byte* next = block.data;
-  auto take = [&](int64_t rows, int64_t cols, DType type) {
-    Tensor t{next, type, rows, cols};
-    next += (t.bytes() + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment;
-    return t;
-  };
-  const int64_t n = ws.chunk_tokens;
-  ws.x = take(n, c.hidden_size, dtype);
-  ws.normed = take(n, c.hidden_size, dtype);
-  ws.projected = take(n, c.hidden_size, dtype);
-  ws.q = take(n, c.q_dim(), dtype);
-  ws.attention = take(n, c.q_dim(), dtype);
-  ws.k = take(n, c.kv_dim(), dtype);
-  ws.v = take(n, c.kv_dim(), dtype);
-  ws.gate = take(n, c.intermediate_size, dtype);
-  ws.up = take(n, c.intermediate_size, dtype);
-  ws.logits = take(n, c.vocab_size, dtype);
-  ws.scores = take(c.num_attention_heads, context_length, DType::kFloat32);
-  ws.rope_cos = take(context_length, c.head_dim / 2, DType::kFloat32);
-  ws.rope_sin = take(context_length, c.head_dim / 2, DType::kFloat32);
+  Carver carver(block.data);
+  LlamaWorkspace ws = Carve(c, shape, dtype, *backend, carver);
   // Computed on the host, then copied: the arena may be device memory.
   std::vector<float> cos(ws.rope_cos.elements()), sin(ws.rope_sin.elements());
-  FillRopeTables(c, context_length, cos, sin);
+  FillRopeTables(c, shape.context_length, cos, sin);
   backend->Upload(std::as_bytes(std::span<const float>(cos)), DType::kFloat32, ws.rope_cos);
   backend->Upload(std::as_bytes(std::span<const float>(sin)), DType::kFloat32, ws.rope_sin);
   return ws;
 }
 
-void LlamaModel::Forward(std::span<const int32_t> tokens, int64_t start, const KvCache& cache, int slot,
-                         std::span<float> last_logits, std::span<float> all_logits) {
-  const int64_t vocab = config_.vocab_size;
-  const Tensor& ws_logits = workspace_.logits;
-  for (size_t done = 0; done < tokens.size();) {
-    const int64_t n = std::min<int64_t>(workspace_.chunk_tokens, tokens.size() - done);
-    ForwardChunk(tokens.subspan(done, n), start + done, cache, slot);
-    const bool last_chunk = done + n == tokens.size();
-    const Tensor normed = workspace_.normed.Rows(0, n);
-    if (!all_logits.empty()) {
-      backend_->RmsNorm(workspace_.x.Rows(0, n), weights_.final_norm, config_.rms_norm_eps, normed);
-      backend_->MatMul(normed, weights_.lm_head, ws_logits.Rows(0, n));
-      backend_->Download(ws_logits.Rows(0, n), all_logits.subspan(done * vocab, n * vocab));
-      if (last_chunk) {
-        std::copy_n(all_logits.begin() + (done + n - 1) * vocab, vocab, last_logits.begin());
-      }
-    } else if (last_chunk) {
-      // Only the last token's logits are needed to pick the next token.
-      const Tensor last_x = workspace_.x.Rows(n - 1, 1);
-      backend_->RmsNorm(last_x, weights_.final_norm, config_.rms_norm_eps, normed.Rows(0, 1));
-      backend_->MatMul(normed.Rows(0, 1), weights_.lm_head, ws_logits.Rows(0, 1));
-      backend_->Download(ws_logits.Rows(0, 1), last_logits);
-    }
-    done += n;
-  }
+void LlamaModel::UploadStepInputs() {
+  backend_->Upload(std::as_bytes(std::span<const int32_t>(step_host_)), DType::kInt32, workspace_.step_inputs);
 }
 
-void LlamaModel::ForwardChunk(std::span<const int32_t> tokens, int64_t start, const KvCache& cache, int slot) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
+void LlamaModel::IssueLayers(int64_t n, int64_t prefill_start) {
+  const LlamaWorkspace& ws = workspace_;
   const float eps = static_cast<float>(config_.rms_norm_eps);
-  positions_.resize(n);
-  for (int64_t t = 0; t < n; ++t) positions_[t] = static_cast<int32_t>(start + t);
-  const AttentionShape shape{config_.num_attention_heads, config_.num_key_value_heads, config_.head_dim};
+  const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
+  const Tensor x = ws.x.Rows(0, n), normed = ws.normed.Rows(0, n), qkv = ws.qkv.Rows(0, n);
+  const Tensor q = qkv.Cols(0, q_dim), k = qkv.Cols(q_dim, kv_dim), v = qkv.Cols(q_dim + kv_dim, kv_dim);
+  const Tensor attention = ws.attention.Rows(0, n), projected = ws.projected.Rows(0, n);
+  const Tensor gate_up = ws.gate_up.Rows(0, n), activated = ws.activated.Rows(0, n);
+  const Tensor positions = ws.positions.Rows(0, n), destinations = ws.destinations.Rows(0, n);
 
-  const Tensor x = workspace_.x.Rows(0, n), normed = workspace_.normed.Rows(0, n);
-  const Tensor q = workspace_.q.Rows(0, n), k = workspace_.k.Rows(0, n), v = workspace_.v.Rows(0, n);
-  const Tensor attention = workspace_.attention.Rows(0, n), projected = workspace_.projected.Rows(0, n);
-  const Tensor gate = workspace_.gate.Rows(0, n), up = workspace_.up.Rows(0, n);
-
-  backend_->Embedding(weights_.embed, tokens, x);
+  backend_->Embedding(weights_.embed, ws.ids.Rows(0, n), x);
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
-    const KvView kv = cache.View(slot, l);
     backend_->RmsNorm(x, w.input_norm, eps, normed);
-    backend_->MatMul(normed, w.q, q);
-    backend_->MatMul(normed, w.k, k);
-    backend_->MatMul(normed, w.v, v);
-    backend_->Rope(q, config_.head_dim, positions_, workspace_.rope_cos, workspace_.rope_sin);
-    backend_->Rope(k, config_.head_dim, positions_, workspace_.rope_cos, workspace_.rope_sin);
-    backend_->WriteKv(k, v, kv, start);
-    backend_->Attention(q, kv, start, shape, workspace_.scores, attention);
+    backend_->MatMul(normed, w.qkv, qkv);
+    backend_->Rope(q, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
+    backend_->Rope(k, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
+    backend_->WriteKv(k, v, kv_layout_, l, destinations);
+    if (prefill_start >= 0) {
+      backend_->PrefillAttention(q, kv_layout_, l, ws.page_tables.Rows(0, 1), prefill_start, attention_shape_,
+                                 ws.attention_scratch, attention);
+    } else {
+      backend_->DecodeAttention(q, kv_layout_, l, ws.page_tables.Rows(0, n), ws.seq_lens.Rows(0, n),
+                                ws.shape.context_length, attention_shape_, ws.attention_scratch, attention);
+    }
     backend_->MatMul(attention, w.o, projected);
     backend_->Add(x, projected);
 
     backend_->RmsNorm(x, w.post_attention_norm, eps, normed);
-    backend_->MatMul(normed, w.gate, gate);
-    backend_->MatMul(normed, w.up, up);
-    backend_->SiluMul(gate, up, gate);
-    backend_->MatMul(gate, w.down, projected);
+    backend_->MatMul(normed, w.gate_up, gate_up);
+    backend_->SiluMul(gate_up.Cols(0, inter), gate_up.Cols(inter, inter), activated);
+    backend_->MatMul(activated, w.down, projected);
     backend_->Add(x, projected);
   }
+}
+
+void LlamaModel::IssueLogits(int64_t first, int64_t n) {
+  const Tensor normed = workspace_.normed.Rows(0, n);
+  backend_->RmsNorm(workspace_.x.Rows(first, n), weights_.final_norm, static_cast<float>(config_.rms_norm_eps),
+                    normed);
+  backend_->MatMul(normed, weights_.lm_head, workspace_.logits.Rows(0, n));
+}
+
+int32_t LlamaModel::Prefill(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
+                            const SamplingRow& sampling, std::span<float> all_logits) {
+  const LlamaWorkspace& ws = workspace_;
+  const int64_t vocab = config_.vocab_size, page_tokens = kv_layout_.page_tokens;
+  const Tensor& step = ws.step_inputs;
+  int32_t* ids = step_host_.data() + OffsetIn(step, ws.ids);
+  int32_t* positions = step_host_.data() + OffsetIn(step, ws.positions);
+  int32_t* destinations = step_host_.data() + OffsetIn(step, ws.destinations);
+  int32_t* table = step_host_.data() + OffsetIn(step, ws.page_tables);
+  std::copy(pages.begin(), pages.end(), table);
+  std::memcpy(step_host_.data() + OffsetIn(step, ws.sampling), &sampling, sizeof(SamplingRow));
+
+  for (size_t done = 0; done < tokens.size();) {
+    const int64_t n = std::min<int64_t>(ws.shape.prefill_chunk, tokens.size() - done);
+    const int64_t chunk_start = start + static_cast<int64_t>(done);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t position = chunk_start + t;
+      ids[t] = tokens[done + t];
+      positions[t] = static_cast<int32_t>(position);
+      destinations[t] = static_cast<int32_t>(pages[position / page_tokens] * page_tokens + position % page_tokens);
+    }
+    UploadStepInputs();
+    IssueLayers(n, chunk_start);
+    if (!all_logits.empty()) {
+      const int64_t rows = ws.logits.rows;
+      for (int64_t first = 0; first < n; first += rows) {
+        const int64_t m = std::min(rows, n - first);
+        IssueLogits(first, m);
+        backend_->Download(ws.logits.Rows(0, m), all_logits.subspan((done + first) * vocab, m * vocab));
+      }
+    }
+    done += n;
+    if (done == tokens.size() && all_logits.empty()) {
+      // Only the last token's logits are needed to pick the next token.
+      IssueLogits(n - 1, 1);
+      backend_->Sample(ws.logits.Rows(0, 1), ws.sampling.Rows(0, 1), ws.sample_scratch, ws.sampled.Rows(0, 1));
+      int32_t chosen = -1;
+      backend_->CopyToHost(ws.sampled.Rows(0, 1), std::as_writable_bytes(std::span<int32_t>(&chosen, 1)));
+      return chosen;
+    }
+  }
+  return -1;
+}
+
+void LlamaModel::IssueDecodeStep(int64_t batch) {
+  IssueLayers(batch, /*prefill_start=*/-1);
+  IssueLogits(0, batch);
+  const LlamaWorkspace& ws = workspace_;
+  backend_->Sample(ws.logits.Rows(0, batch), ws.sampling.Rows(0, batch), ws.sample_scratch, ws.sampled.Rows(0, batch));
+}
+
+std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
+  const LlamaWorkspace& ws = workspace_;
+  const int64_t batch = static_cast<int64_t>(rows.size());
+  const int64_t page_tokens = kv_layout_.page_tokens, pages_per_sequence = ws.page_tables.cols;
+  const Tensor& step = ws.step_inputs;
+  int32_t* ids = step_host_.data() + OffsetIn(step, ws.ids);
+  int32_t* positions = step_host_.data() + OffsetIn(step, ws.positions);
+  int32_t* destinations = step_host_.data() + OffsetIn(step, ws.destinations);
+  int32_t* tables = step_host_.data() + OffsetIn(step, ws.page_tables);
+  int32_t* seq_lens = step_host_.data() + OffsetIn(step, ws.seq_lens);
+  auto* sampling = reinterpret_cast<SamplingRow*>(step_host_.data() + OffsetIn(step, ws.sampling));
+  for (int64_t b = 0; b < batch; ++b) {
+    const DecodeRow& row = rows[b];
+    ids[b] = row.token;
+    positions[b] = static_cast<int32_t>(row.position);
+    destinations[b] =
+        static_cast<int32_t>(row.pages[row.position / page_tokens] * page_tokens + row.position % page_tokens);
+    std::copy(row.pages.begin(), row.pages.end(), tables + b * pages_per_sequence);
+    seq_lens[b] = static_cast<int32_t>(row.position + 1);
+    sampling[b] = row.sampling;
+  }
+  UploadStepInputs();
+  std::unique_ptr<OpGraph>& graph = decode_graphs_[batch - 1];
+  if (graph == nullptr) graph = backend_->Record([this, batch] { IssueDecodeStep(batch); });
+  graph->Replay();
+  backend_->CopyToHost(ws.sampled.Rows(0, batch),
+                       std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), batch)));
+  return std::span<const int32_t>(sampled_host_.data(), batch);
 }
 
 }  // namespace djinn

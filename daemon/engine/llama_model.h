@@ -2,16 +2,27 @@
 // the forward pass written once against the Backend ops.
 //
 //   x = embed(tokens)
-//   per layer:  h = x + o_proj(attention(rope(q(norm(x))), rope(k(norm(x))), v(norm(x))))
-//               x = h + down(silu(gate(norm(h))) * up(norm(h)))
+//   per layer:  q|k|v = qkv(norm(x));  h = x + o_proj(attention(rope(q), rope(k), v))
+//               gate|up = gate_up(norm(h));  x = h + down(silu(gate) * up)
 //   logits = lm_head(norm(x))          (lm_head = embed when tied)
 //
-// Prompts are processed in chunks of at most chunk_tokens() rows so the
-// workspace stays small whatever the context length.
+// q/k/v and gate/up are fused into one weight matrix each (stacked rows), so
+// a step reads each layer's weights in four matrix products instead of seven:
+// with one token per sequence, decoding is a stream over the weights and
+// fewer, larger products run closer to the memory bandwidth.
+//
+// Two ways in:
+//  - Prefill: one sequence's prompt, in chunks of at most prefill_chunk rows.
+//  - Decode: one new token for each of B sequences, each at its own position
+//    with its own KV pages. The step's ops are recorded once per B (an
+//    OpGraph: a CUDA graph on the GPU) and replayed; per-step values reach
+//    the device in one Upload of the step inputs.
+// Both end by sampling on the backend; only the chosen ids come back.
 #ifndef DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
 #define DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -23,8 +34,12 @@
 namespace djinn {
 
 struct LayerWeights {
-  Tensor input_norm, q, k, v, o;
-  Tensor post_attention_norm, gate, up, down;
+  Tensor input_norm;
+  Tensor qkv;  // [q_dim + 2 * kv_dim, hidden]: q_proj, k_proj, v_proj rows
+  Tensor o;
+  Tensor post_attention_norm;
+  Tensor gate_up;  // [2 * intermediate, hidden]: gate_proj, up_proj rows
+  Tensor down;
 };
 
 struct LlamaWeights {
@@ -34,46 +49,96 @@ struct LlamaWeights {
   Tensor lm_head;  // aliases embed when the model ties them
 };
 
-// Activation buffers for one chunk of tokens, plus the RoPE tables.
+// How much work one forward pass may take; sizes the workspace.
+struct WorkspaceShape {
+  int64_t context_length = 0;
+  int64_t prefill_chunk = 0;  // prompt rows per pass
+  int64_t max_batch = 0;      // sequences per decode step
+  int64_t page_tokens = 0;    // KV-cache page size (KvCacheLayout)
+
+  int64_t rows() const { return prefill_chunk > max_batch ? prefill_chunk : max_batch; }
+  int64_t pages_per_sequence() const { return (context_length + page_tokens - 1) / page_tokens; }
+};
+
+// Activation buffers, per-step inputs and scratch, laid out once in the arena.
 struct LlamaWorkspace {
-  int64_t chunk_tokens = 0;
-  Tensor x, normed, q, k, v, attention, projected, gate, up, logits;
-  Tensor scores;    // [heads, context_length]
-  Tensor rope_cos;  // [context_length, head_dim / 2]
-  Tensor rope_sin;
+  WorkspaceShape shape;
+  Tensor x, normed, qkv, attention, projected, gate_up, activated;  // [rows, *]
+  Tensor logits;                                                    // float32 [logit_rows, vocab]
+  Tensor attention_scratch, sample_scratch;                         // bytes, as the backend asked
+  Tensor rope_cos, rope_sin;                                        // float32 [context, head_dim / 2]
+  // Per-step inputs, all int32 and contiguous so that one Upload sends them:
+  Tensor step_inputs;   // [1, everything below]
+  Tensor ids;           // [rows, 1] token ids
+  Tensor positions;     // [rows, 1]
+  Tensor destinations;  // [rows, 1] KV row: page * page_tokens + row in page
+  Tensor page_tables;   // [max_batch, pages_per_sequence]; prefill uses row 0
+  Tensor seq_lens;      // [max_batch, 1]
+  Tensor sampling;      // [max_batch, 4] SamplingRow
+  Tensor sampled;       // [max_batch, 1] the step's output ids (not uploaded)
+};
+
+// One sequence in a decode step.
+struct DecodeRow {
+  int32_t token = 0;     // the token to feed (sampled last step)
+  int64_t position = 0;  // its position; the cache holds [0, position)
+  std::span<const int32_t> pages;
+  SamplingRow sampling;
 };
 
 class LlamaModel {
  public:
-  LlamaModel(ModelConfig config, int64_t context_length, Backend* backend, LlamaWeights weights,
-             LlamaWorkspace workspace);
+  LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
+             KvCacheLayout kv_layout);
 
-  // Runs `tokens` at positions start.. through the model, appending their
-  // keys and values to the cache view of `slot`. Writes logits for the last
-  // token into `last_logits` (vocab_size floats) and, when `all_logits` is
-  // not empty, for every token into it (tokens.size() * vocab_size floats).
-  void Forward(std::span<const int32_t> tokens, int64_t start, const KvCache& cache, int slot,
-               std::span<float> last_logits, std::span<float> all_logits = {});
+  // Runs a sequence's prompt tokens at positions start.. through the model,
+  // writing their keys and values to its pages, then samples the next token
+  // with `sampling`. When `all_logits` is not empty it also receives the
+  // logits of every token (tokens.size() * vocab_size floats) and no token is
+  // sampled (the return value is then -1). A negative return otherwise means
+  // sampling found no finite logit.
+  int32_t Prefill(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
+                  const SamplingRow& sampling, std::span<float> all_logits = {});
+
+  // One token for each row (at most max_batch rows); returns the sampled ids
+  // in row order (negative: sampling failed for that row).
+  std::span<const int32_t> Decode(std::span<const DecodeRow> rows);
 
   const ModelConfig& config() const { return config_; }
-  int64_t context_length() const { return context_length_; }
+  int64_t context_length() const { return workspace_.shape.context_length; }
+  int64_t max_batch() const { return workspace_.shape.max_batch; }
   const LlamaWeights& weights() const { return weights_; }
 
-  // Bytes of workspace needed for a model with this config and context.
-  static uint64_t WorkspaceBytes(const ModelConfig& config, int64_t context_length, DType dtype);
+  // Bytes of workspace needed for `shape` on `backend`.
+  static uint64_t WorkspaceBytes(const ModelConfig& config, const WorkspaceShape& shape, DType dtype,
+                                 const Backend& backend);
   // Lays the workspace out over `block` and uploads the RoPE tables.
-  static LlamaWorkspace MakeWorkspace(const ModelConfig& config, int64_t context_length, DType dtype,
+  static LlamaWorkspace MakeWorkspace(const ModelConfig& config, const WorkspaceShape& shape, DType dtype,
                                       const ArenaBlock& block, Backend* backend);
 
  private:
-  void ForwardChunk(std::span<const int32_t> tokens, int64_t start, const KvCache& cache, int slot);
+  // Issues the layers for `n` rows whose ids/positions/destinations are in
+  // the workspace; attention as one prefill chunk (start >= 0) or as a decode
+  // step over page_tables/seq_lens (start < 0).
+  void IssueLayers(int64_t n, int64_t prefill_start);
+  // Final norm and lm_head for workspace rows [first, first + n) into
+  // logits rows [0, n).
+  void IssueLogits(int64_t first, int64_t n);
+  void IssueDecodeStep(int64_t batch);
+  void UploadStepInputs();
 
   const ModelConfig config_;
-  const int64_t context_length_;
   Backend* const backend_;
   const LlamaWeights weights_;
   const LlamaWorkspace workspace_;
-  std::vector<int32_t> positions_;
+  const KvCacheLayout kv_layout_;
+  const AttentionShape attention_shape_;
+  // Host copy of workspace_.step_inputs, rewritten every pass.
+  std::vector<int32_t> step_host_;
+  std::vector<int32_t> sampled_host_;
+  // decode_graphs_[b - 1]: the recorded decode step for batch b, made on
+  // first use.
+  std::vector<std::unique_ptr<OpGraph>> decode_graphs_;
 };
 
 }  // namespace djinn

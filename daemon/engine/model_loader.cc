@@ -11,33 +11,49 @@
 namespace djinn {
 namespace {
 
+// One tensor of the checkpoint and where it goes: `row_offset` rows into the
+// weight it is part of (q, k and v stack into qkv; gate and up into gate_up).
 struct WeightSpec {
   std::string name;
   int64_t rows;
   int64_t cols;  // 1 for vectors (norm weights)
   Tensor* target;
+  int64_t row_offset = 0;
 };
 
-std::vector<WeightSpec> ExpectedWeights(const ModelConfig& c, LlamaWeights* w) {
-  std::vector<WeightSpec> specs;
-  specs.push_back({"model.embed_tokens.weight", c.vocab_size, c.hidden_size, &w->embed});
+// A weight as the model holds it, and the checkpoint tensors that fill it.
+struct WeightBuffer {
+  Tensor* tensor;
+  int64_t rows;
+  int64_t cols;
+};
+
+void ExpectedWeights(const ModelConfig& c, LlamaWeights* w, std::vector<WeightBuffer>* buffers,
+                     std::vector<WeightSpec>* specs) {
+  auto whole = [&](const std::string& name, int64_t rows, int64_t cols, Tensor* target) {
+    buffers->push_back({target, rows, cols});
+    specs->push_back({name, rows, cols, target});
+  };
+  whole("model.embed_tokens.weight", c.vocab_size, c.hidden_size, &w->embed);
   w->layers.resize(c.num_hidden_layers);
+  const int64_t q = c.q_dim(), kv = c.kv_dim(), inter = c.intermediate_size;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights& l = w->layers[i];
     const std::string p = absl::StrCat("model.layers.", i, ".");
-    specs.push_back({p + "input_layernorm.weight", 1, c.hidden_size, &l.input_norm});
-    specs.push_back({p + "self_attn.q_proj.weight", c.q_dim(), c.hidden_size, &l.q});
-    specs.push_back({p + "self_attn.k_proj.weight", c.kv_dim(), c.hidden_size, &l.k});
-    specs.push_back({p + "self_attn.v_proj.weight", c.kv_dim(), c.hidden_size, &l.v});
-    specs.push_back({p + "self_attn.o_proj.weight", c.hidden_size, c.q_dim(), &l.o});
-    specs.push_back({p + "post_attention_layernorm.weight", 1, c.hidden_size, &l.post_attention_norm});
-    specs.push_back({p + "mlp.gate_proj.weight", c.intermediate_size, c.hidden_size, &l.gate});
-    specs.push_back({p + "mlp.up_proj.weight", c.intermediate_size, c.hidden_size, &l.up});
-    specs.push_back({p + "mlp.down_proj.weight", c.hidden_size, c.intermediate_size, &l.down});
+    whole(p + "input_layernorm.weight", 1, c.hidden_size, &l.input_norm);
+    buffers->push_back({&l.qkv, q + 2 * kv, c.hidden_size});
+    specs->push_back({p + "self_attn.q_proj.weight", q, c.hidden_size, &l.qkv, 0});
+    specs->push_back({p + "self_attn.k_proj.weight", kv, c.hidden_size, &l.qkv, q});
+    specs->push_back({p + "self_attn.v_proj.weight", kv, c.hidden_size, &l.qkv, q + kv});
+    whole(p + "self_attn.o_proj.weight", c.hidden_size, q, &l.o);
+    whole(p + "post_attention_layernorm.weight", 1, c.hidden_size, &l.post_attention_norm);
+    buffers->push_back({&l.gate_up, 2 * inter, c.hidden_size});
+    specs->push_back({p + "mlp.gate_proj.weight", inter, c.hidden_size, &l.gate_up, 0});
+    specs->push_back({p + "mlp.up_proj.weight", inter, c.hidden_size, &l.gate_up, inter});
+    whole(p + "mlp.down_proj.weight", c.hidden_size, inter, &l.down);
   }
-  specs.push_back({"model.norm.weight", 1, c.hidden_size, &w->final_norm});
-  if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", c.vocab_size, c.hidden_size, &w->lm_head});
-  return specs;
+  whole("model.norm.weight", 1, c.hidden_size, &w->final_norm);
+  if (!c.tie_word_embeddings) whole("lm_head.weight", c.vocab_size, c.hidden_size, &w->lm_head);
 }
 
 absl::Status CheckShape(const WeightSpec& spec, const TensorInfo& info) {
@@ -81,7 +97,9 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   loaded->stored_dtype = (*files)->predominant_dtype();
 
   LlamaWeights weights;
-  const std::vector<WeightSpec> specs = ExpectedWeights(c, &weights);
+  std::vector<WeightBuffer> buffers;
+  std::vector<WeightSpec> specs;
+  ExpectedWeights(c, &weights, &buffers, &specs);
   const DType dtype = backend->ComputeDType(loaded->stored_dtype);
   uint64_t weight_bytes = 0;
   for (const WeightSpec& spec : specs) {
@@ -100,7 +118,13 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
                                                       context, c.max_position_embeddings));
   }
   const KvCache::Shape kv_shape{c.num_hidden_layers, context, c.kv_dim(), dtype};
-  const uint64_t workspace_bytes = LlamaModel::WorkspaceBytes(c, context, dtype);
+  const int wanted = settings.max_sequences > 0 ? settings.max_sequences : kDefaultMaxSequences;
+  WorkspaceShape workspace_shape;
+  workspace_shape.context_length = context;
+  workspace_shape.prefill_chunk = std::min(backend->PreferredPrefillChunk(), context);
+  workspace_shape.max_batch = wanted;
+  workspace_shape.page_tokens = context;  // one page per KV slot (kv_cache.h)
+  const uint64_t workspace_bytes = LlamaModel::WorkspaceBytes(c, workspace_shape, dtype, *backend);
   const uint64_t minimum = weight_bytes + workspace_bytes + kv_shape.BytesPerSequence();
   const uint64_t available = arena->Usage().free();
   if (minimum > available) {
@@ -118,15 +142,20 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   // 3. Weights, converted to the compute dtype as they are copied in.
   report(LoadPhase::kLoadingWeights, 0, weight_bytes);
   uint64_t done = 0;
+  size_t next_buffer = 0;  // buffers are taken in the order their first tensor loads
   for (const WeightSpec& spec : specs) {
     if (settings.cancelled && settings.cancelled()) return absl::CancelledError("load cancelled");
+    if (spec.target->data == nullptr) {
+      const WeightBuffer& buffer = buffers[next_buffer++];
+      absl::StatusOr<ArenaBlock> block =
+          take(static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype), MemoryCategory::kWeights);
+      if (!block.ok()) return block.status();
+      *buffer.tensor = Tensor{block->data, dtype, buffer.rows, buffer.cols};
+    }
     const TensorInfo* info = (*files)->Find(spec.name);
-    *spec.target = Tensor{nullptr, dtype, spec.rows, spec.cols};
-    absl::StatusOr<ArenaBlock> block = take(spec.target->bytes(), MemoryCategory::kWeights);
-    if (!block.ok()) return block.status();
-    spec.target->data = block->data;
-    backend->Upload((*files)->Data(*info), info->dtype, *spec.target);
-    done += spec.target->bytes();
+    const Tensor part = spec.target->Rows(spec.row_offset, spec.rows);
+    backend->Upload((*files)->Data(*info), info->dtype, part);
+    done += part.bytes();
     report(LoadPhase::kLoadingWeights, done, weight_bytes);
   }
   if (c.tie_word_embeddings) weights.lm_head = weights.embed;
@@ -136,7 +165,6 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   report(LoadPhase::kAllocatingKvCache, done, weight_bytes);
   absl::StatusOr<ArenaBlock> workspace = take(workspace_bytes, MemoryCategory::kWorkspace);
   if (!workspace.ok()) return workspace.status();
-  const int wanted = settings.max_sequences > 0 ? settings.max_sequences : kDefaultMaxSequences;
   const uint64_t per_sequence = kv_shape.BytesPerSequence();
   const uint64_t room = arena->LargestFreeRange();
   const int slots = static_cast<int>(std::min<uint64_t>(wanted, room / per_sequence));
@@ -147,8 +175,10 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   absl::StatusOr<ArenaBlock> kv_block = take(per_sequence * slots, MemoryCategory::kKvCache);
   if (!kv_block.ok()) return kv_block.status();
   loaded->kv_cache = std::make_unique<KvCache>(kv_shape, slots, *kv_block);
-  loaded->model = std::make_unique<LlamaModel>(c, context, backend, std::move(weights),
-                                               LlamaModel::MakeWorkspace(c, context, dtype, *workspace, backend));
+  workspace_shape.max_batch = slots;  // never more rows than sequences can be live
+  loaded->model = std::make_unique<LlamaModel>(
+      c, backend, std::move(weights), LlamaModel::MakeWorkspace(c, workspace_shape, dtype, *workspace, backend),
+      loaded->kv_cache->layout());
   report(LoadPhase::kReady, done, weight_bytes);
   return loaded;
 }

@@ -26,8 +26,7 @@ struct ModelRunner::Sequence {
   absl::Time submitted, admitted;
 };
 
-ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights)
-    : weights_(std::move(weights)), logits_(weights_->config.vocab_size) {
+ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights) : weights_(std::move(weights)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -133,10 +132,10 @@ absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<in
   }
   std::optional<int> slot = weights_->kv_cache->Acquire();
   if (!slot.has_value()) return absl::ResourceExhaustedError("no free KV-cache slot");
-  std::vector<float> all(tokens.size() * vocab), last(vocab);
+  std::vector<float> all(tokens.size() * vocab);
   {
     absl::MutexLock lock(&compute_mutex_);
-    weights_->model->Forward(tokens, 0, *weights_->kv_cache, *slot, last, all);
+    weights_->model->Prefill(tokens, 0, weights_->kv_cache->Pages(*slot), SamplingRow{}, all);
   }
   weights_->kv_cache->Release(*slot);
   return all;
@@ -176,35 +175,55 @@ void ModelRunner::Loop() {
       }
       running_count_ = static_cast<int>(running_.size());
     }
-    // One step for every running sequence, in turn.
-    for (auto it = running_.begin(); it != running_.end();) {
-      Sequence& sequence = **it;
-      const bool alive = !(cancel_all || sequence.stream->cancelled()) && Step(sequence);
-      if (alive) {
-        ++it;
-        continue;
-      }
-      if (sequence.slot >= 0) Finish(sequence, FinishReason::kCancelled);
-      it = running_.erase(it);
-    }
+    // Cancelled sequences leave first, then new ones prefill their prompt,
+    // then every running sequence advances one token in one batched step.
+    std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
+      if (!cancel_all && !sequence->stream->cancelled()) return false;
+      Finish(*sequence, FinishReason::kCancelled);
+      return true;
+    });
+    std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
+      if (sequence->cached > 0) return false;
+      return !Prefill(*sequence);
+    });
+    if (!running_.empty()) DecodeStep();
   }
 }
 
-bool ModelRunner::Step(Sequence& sequence) {
-  // Feed what the cache has not seen yet: the whole prompt on the first step,
-  // then the token sampled last.
-  const std::span<const int32_t> pending(sequence.tokens.data() + sequence.cached,
-                                         sequence.tokens.size() - sequence.cached);
+bool ModelRunner::Prefill(Sequence& sequence) {
+  int32_t token;
   {
     absl::MutexLock lock(&compute_mutex_);
-    weights_->model->Forward(pending, static_cast<int64_t>(sequence.cached), *weights_->kv_cache, sequence.slot,
-                             logits_);
+    token = weights_->model->Prefill(sequence.tokens, 0, weights_->kv_cache->Pages(sequence.slot),
+                                     sequence.sampler->NextRow());
   }
   sequence.cached = sequence.tokens.size();
-  absl::StatusOr<int32_t> token = sequence.sampler->Sample(logits_);
-  if (!token.ok()) {
+  return Accept(sequence, token);
+}
+
+void ModelRunner::DecodeStep() {
+  decode_rows_.clear();
+  for (const std::unique_ptr<Sequence>& sequence : running_) {
+    // The token sampled last is fed at the first position the cache lacks.
+    decode_rows_.push_back(DecodeRow{sequence->tokens.back(), static_cast<int64_t>(sequence->cached),
+                                     weights_->kv_cache->Pages(sequence->slot), sequence->sampler->NextRow()});
+  }
+  std::span<const int32_t> chosen;
+  {
+    absl::MutexLock lock(&compute_mutex_);
+    chosen = weights_->model->Decode(decode_rows_);
+  }
+  size_t row = 0;
+  std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
+    ++sequence->cached;
+    return !Accept(*sequence, chosen[row++]);
+  });
+}
+
+bool ModelRunner::Accept(Sequence& sequence, int32_t token) {
+  if (token < 0) {
     GenerationEvent event;
-    event.error = absl::InternalError(absl::StrCat("sampling failed: ", token.status().message()));
+    event.error = absl::InternalError("sampling failed: no logit is a finite number");
     weights_->kv_cache->Release(sequence.slot);
     sequence.slot = -1;
     {
@@ -214,7 +233,7 @@ bool ModelRunner::Step(Sequence& sequence) {
     sequence.stream->Push(std::move(event));
     return false;
   }
-  sequence.tokens.push_back(*token);
+  sequence.tokens.push_back(token);
   const uint32_t generated = static_cast<uint32_t>(sequence.tokens.size() - sequence.prompt_tokens);
   sequence.usage.completion_tokens = generated;
   if (generated == 1) {
@@ -226,15 +245,15 @@ bool ModelRunner::Step(Sequence& sequence) {
   }
 
   // A stop token ends the sequence; its id is returned, its text is not.
-  if (std::find(sequence.stop_token_ids.begin(), sequence.stop_token_ids.end(), *token) !=
+  if (std::find(sequence.stop_token_ids.begin(), sequence.stop_token_ids.end(), token) !=
       sequence.stop_token_ids.end()) {
-    Finish(sequence, FinishReason::kStop, sequence.stop_matcher->Flush(), {*token});
+    Finish(sequence, FinishReason::kStop, sequence.stop_matcher->Flush(), {token});
     return false;
   }
-  const std::string delta = sequence.detokenizer->Push(*token);
+  const std::string delta = sequence.detokenizer->Push(token);
   StopMatcher::Result released = sequence.stop_matcher->Push(delta);
   if (released.stopped) {
-    Finish(sequence, FinishReason::kStop, std::move(released.text), {*token});
+    Finish(sequence, FinishReason::kStop, std::move(released.text), {token});
     return false;
   }
   if (generated >= sequence.max_tokens) {
@@ -242,11 +261,11 @@ bool ModelRunner::Step(Sequence& sequence) {
     StopMatcher::Result rest = sequence.stop_matcher->Push(sequence.detokenizer->Flush());
     tail += rest.text;
     if (!rest.stopped) tail += sequence.stop_matcher->Flush();
-    Finish(sequence, rest.stopped ? FinishReason::kStop : FinishReason::kLength, std::move(tail), {*token});
+    Finish(sequence, rest.stopped ? FinishReason::kStop : FinishReason::kLength, std::move(tail), {token});
     return false;
   }
   GenerationEvent event;
-  event.token_ids.push_back(*token);
+  event.token_ids.push_back(token);
   event.text = std::move(released.text);
   sequence.stream->Push(std::move(event));
   return true;

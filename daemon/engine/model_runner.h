@@ -1,8 +1,9 @@
 // Serves generation requests for one loaded model. Requests wait in a FIFO
-// queue for a KV-cache slot; admitted sequences advance one step each, in
-// turn, on the runner's own thread (prefill the prompt, then one token per
-// step), so concurrent requests interleave fairly and never share state.
-// Continuous batching replaces the turn-taking later; the interface stays.
+// queue for a KV-cache slot. On the runner's own thread, each admitted
+// sequence first prefills its prompt (which samples its first token); then
+// every running sequence advances one token per step, all of them in one
+// batched forward pass. A sequence joins the batch the step after it is
+// admitted and leaves it the moment it finishes or is cancelled.
 #ifndef DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_
 #define DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_
 
@@ -58,13 +59,18 @@ class ModelRunner {
   struct Sequence;
 
   void Loop();
-  // Runs one step of `sequence`; returns false once it has finished.
-  bool Step(Sequence& sequence);
+  // Prefills a newly admitted sequence's prompt; false once it has finished.
+  bool Prefill(Sequence& sequence);
+  // One token for every running sequence; removes those that finish.
+  void DecodeStep();
+  // Takes the token sampled for `sequence` (negative: sampling failed):
+  // streams it, or finishes the sequence. False once it has finished.
+  bool Accept(Sequence& sequence, int32_t token);
   void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
               std::vector<int32_t> last_tokens = {});
 
   std::unique_ptr<LoadedWeights> weights_;
-  std::vector<float> logits_;  // runner thread only
+  std::vector<DecodeRow> decode_rows_;  // runner thread only
 
   mutable absl::Mutex mutex_;
   std::deque<std::unique_ptr<Sequence>> queue_ ABSL_GUARDED_BY(mutex_);

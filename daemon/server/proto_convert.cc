@@ -13,6 +13,7 @@ v1::DType ToProto(DType dtype) {
     case DType::kFloat32: return v1::DTYPE_FLOAT32;
     case DType::kFloat16: return v1::DTYPE_FLOAT16;
     case DType::kBFloat16: return v1::DTYPE_BFLOAT16;
+    case DType::kInt32: break;  // never a model's dtype
   }
   return v1::DTYPE_UNSPECIFIED;
 }

@@ -275,7 +275,12 @@ void TinyModelShape() {
   EXPECT_EQ(usage.by_category[static_cast<int>(MemoryCategory::kKvCache)],
             kDefaultMaxSequences * w.kv_cache->shape().BytesPerSequence());
   EXPECT_GE(usage.by_category[static_cast<int>(MemoryCategory::kWorkspace)],
-            LlamaModel::WorkspaceBytes(w.config, 256, DType::kFloat32));
+            LlamaModel::WorkspaceBytes(w.config, WorkspaceShape{256, kChunk, kDefaultMaxSequences, 256},
+                                       DType::kFloat32, budget.backend));
+  // q, k and v stack into one matrix, as do gate and up.
+  const LayerWeights& layer = w.model->weights().layers[0];
+  EXPECT_EQ(layer.qkv.rows, w.config.q_dim() + 2 * w.config.kv_dim());
+  EXPECT_EQ(layer.gate_up.rows, 2 * w.config.intermediate_size);
   EXPECT_EQ(usage.by_category[static_cast<int>(MemoryCategory::kRingBuffer)], 0u);
 }
 
@@ -330,9 +335,12 @@ void SequencesLoweredToWhatFits() {
   absl::StatusOr<ModelConfig> config = LoadModelConfig(Models::Get().Dir("tiny").string());
   ASSERT_TRUE(config.ok());
   const uint64_t weights = 4 * config->ParameterCount();
+  CpuBackend backend(1);
   const uint64_t workspace =
-      (LlamaModel::WorkspaceBytes(*config, 256, DType::kFloat32) + Arena::kAlignment - 1) / Arena::kAlignment *
-      Arena::kAlignment;
+      (LlamaModel::WorkspaceBytes(*config, WorkspaceShape{256, kChunk, kDefaultMaxSequences, 256}, DType::kFloat32,
+                                  backend) +
+       Arena::kAlignment - 1) /
+      Arena::kAlignment * Arena::kAlignment;
   const uint64_t per_sequence = KvCache::Shape{2, 256, 64, DType::kFloat32}.BytesPerSequence();
   Budget budget(weights + workspace + 5 * per_sequence / 2);
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny");
@@ -584,6 +592,37 @@ void GreedyIsDeterministicAlsoWhenInterleaved() {
   for (int i = 0; i < 4; ++i) {
     const Outcome out = Collect(*streams[i]);
     EXPECT_EQ(out.tokens, i % 2 ? first.tokens : other.tokens) << "stream " << i;
+  }
+}
+
+// A seeded sampled request gives the same tokens alone and in a batch: each
+// row's draw comes from its own request's stream, whatever else runs.
+void SampledIsTheSameAloneAndBatched() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  GenerationRequest sampled = Greedy(Prompt(12, 3), 40);
+  sampled.temperature = 0.9f;
+  sampled.top_k = 40;
+  sampled.top_p = 0.95f;
+  sampled.seed = 1234;
+  const Outcome alone = Generate(*runner, sampled);
+  ASSERT_EQ(alone.tokens.size(), 40u);
+  // A different seed gives a different continuation (else the test proves nothing).
+  GenerationRequest reseeded = sampled;
+  reseeded.seed = 99;
+  EXPECT_NE(Generate(*runner, reseeded).tokens, alone.tokens);
+
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<std::shared_ptr<GenerationStream>> stream =
+        runner->Submit(i == 2 ? sampled : Greedy(Prompt(5 + i, i), 20 + 7 * i));
+    ASSERT_TRUE(stream.ok());
+    streams.push_back(*stream);
+  }
+  for (int i = 0; i < 5; ++i) {
+    const Outcome out = Collect(*streams[i]);
+    if (i == 2) EXPECT_EQ(out.tokens, alone.tokens);
   }
 }
 
@@ -842,6 +881,8 @@ TEST(ModelRunnerTest, GreedyGenerationMatchesRecomputation) {
   }
   RUN_CHECK(GreedyIsDeterministicAlsoWhenInterleaved);
 }
+
+TEST(ModelRunnerTest, SampledGenerationDoesNotDependOnTheBatch) { RUN_CHECK(SampledIsTheSameAloneAndBatched); }
 
 TEST(ModelRunnerTest, RequestLimitsAndValidation) {
   RUN_CHECK(MaxTokensAndUsage);

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -16,6 +19,15 @@
 
 namespace djinn {
 namespace {
+
+// Shape and dtype checks: a violation is a bug in the caller, and reading
+// int32 as float (or past a table) would give silent garbage, not an error.
+void Require(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "djinn cpu backend: requirement failed: %s\n", what);
+  std::fflush(stderr);
+  std::abort();
+}
 
 // Eight independent partial sums: the compiler maps them onto SIMD lanes, and
 // the order of additions is fixed, so results do not depend on threading.
@@ -29,6 +41,73 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   for (; i < n; ++i) tail += a[i] * b[i];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
+
+float* F32Row(const Tensor& t, int64_t r) { return reinterpret_cast<float*>(t.row(r)); }
+int32_t* I32Row(const Tensor& t, int64_t r) { return reinterpret_cast<int32_t*>(t.row(r)); }
+
+// Row `row` of page `page` of `layer`'s keys (which 0) or values (which 1),
+// addressed as KvCacheLayout documents.
+float* KvRow(const KvCacheLayout& cache, int64_t layer, int64_t page, int64_t row, int which) {
+  const int64_t block = (page * cache.layers + layer) * 2 + which;
+  return static_cast<float*>(cache.base) + (block * cache.page_tokens + row) * cache.kv_dim;
+}
+
+// A sequence's keys or values for one layer, token by token through its page
+// table.
+struct PagedRows {
+  const KvCacheLayout& cache;
+  int64_t layer;
+  const int32_t* page_table;
+  int which;
+
+  const float* operator[](int64_t token) const {
+    return KvRow(cache, layer, page_table[token / cache.page_tokens], token % cache.page_tokens, which);
+  }
+};
+
+// One query head attending to the first `visible` tokens of a sequence: the
+// whole of attention for one (query row, head). Prefill and decode both run
+// exactly this, so a decode row equals the prefill row at the same position
+// bit for bit. `scores` holds `visible` floats.
+void AttendOneHead(const float* q, const PagedRows& keys, const PagedRows& values, int64_t visible,
+                   int64_t kv_offset, int64_t d, float* scores, float* out) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < visible; ++j) {
+    scores[j] = Dot(q, keys[j] + kv_offset, d) * scale;
+    max_score = std::max(max_score, scores[j]);
+  }
+  float total = 0;
+  for (int64_t j = 0; j < visible; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    total += scores[j];
+  }
+  std::fill(out, out + d, 0.0f);
+  for (int64_t j = 0; j < visible; ++j) {
+    const float p = scores[j] / total;
+    const float* vj = values[j] + kv_offset;
+    for (int64_t i = 0; i < d; ++i) out[i] += p * vj[i];
+  }
+}
+
+void RequireAttentionArgs(const Tensor& q, const KvCacheLayout& cache, const AttentionShape& shape,
+                          const Tensor& out) {
+  Require(cache.dtype == DType::kFloat32 && q.dtype == DType::kFloat32 && out.dtype == DType::kFloat32,
+          "attention: q, cache and out are float32");
+  Require(shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0, "attention: heads a multiple of kv_heads");
+  Require(cache.kv_dim == shape.kv_heads * shape.head_dim, "attention: cache.kv_dim == kv_heads * head_dim");
+  Require(q.cols == shape.heads * shape.head_dim && out.cols == q.cols && out.rows == q.rows && out.dense(),
+          "attention: q and dense out are [n, heads * head_dim]");
+}
+
+class CallbackGraph final : public OpGraph {
+ public:
+  explicit CallbackGraph(std::function<void()> issue) : issue_(std::move(issue)) {}
+  void Replay() override { issue_(); }
+
+ private:
+  std::function<void()> issue_;
+};
 
 std::string CpuModelName() {
   std::ifstream in("/proc/cpuinfo");
@@ -64,8 +143,16 @@ absl::StatusOr<std::byte*> CpuBackend::ReserveArena(uint64_t bytes) {
 void CpuBackend::ReleaseArena(std::byte* base, uint64_t bytes) { ::munmap(base, bytes); }
 
 void CpuBackend::Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) {
-  float* out = dst.f32();
+  Require(dst.dense(), "Upload: dst is dense");
   const int64_t n = dst.elements();
+  Require(source.size() >= static_cast<size_t>(n) * DTypeSize(source_dtype), "Upload: source holds dst.elements()");
+  if (dst.dtype == DType::kInt32) {
+    Require(source_dtype == DType::kInt32, "Upload: int32 tensors take int32 sources only");
+    std::memcpy(dst.data, source.data(), n * sizeof(int32_t));
+    return;
+  }
+  Require(dst.dtype == DType::kFloat32, "Upload: dst is float32 or int32 (the CPU computes in float32)");
+  float* out = dst.f32();
   switch (source_dtype) {
     case DType::kFloat32:
       std::memcpy(out, source.data(), n * sizeof(float));
@@ -82,25 +169,45 @@ void CpuBackend::Upload(std::span<const std::byte> source, DType source_dtype, c
       });
       return;
     }
+    case DType::kInt32:
+      Require(false, "Upload: float32 tensors take floating-point sources only");
   }
 }
 
 void CpuBackend::Download(const Tensor& src, std::span<float> host) {
-  std::memcpy(host.data(), src.data, std::min<size_t>(host.size() * sizeof(float), src.bytes()));
+  Require(src.dtype == DType::kFloat32, "Download: src is float32");
+  const size_t cols = static_cast<size_t>(src.cols);
+  size_t done = 0;
+  for (int64_t r = 0; r < src.rows && done < host.size(); ++r) {
+    const size_t count = std::min(cols, host.size() - done);
+    std::memcpy(host.data() + done, src.row(r), count * sizeof(float));
+    done += count;
+  }
 }
 
-void CpuBackend::Embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) {
-  for (size_t t = 0; t < ids.size(); ++t) {
-    std::memcpy(out.f32() + t * out.cols, table.f32() + static_cast<int64_t>(ids[t]) * table.cols,
-                table.cols * sizeof(float));
+void CpuBackend::CopyToHost(const Tensor& src, std::span<std::byte> host) {
+  Require(src.dense(), "CopyToHost: src is dense");
+  std::memcpy(host.data(), src.data, std::min(host.size(), src.bytes()));
+}
+
+std::unique_ptr<OpGraph> CpuBackend::Record(const std::function<void()>& issue) {
+  return std::make_unique<CallbackGraph>(issue);
+}
+
+void CpuBackend::Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) {
+  Require(ids.dtype == DType::kInt32, "Embedding: ids are int32");
+  for (int64_t t = 0; t < ids.rows; ++t) {
+    const int64_t id = I32Row(ids, t)[0];
+    Require(id >= 0 && id < table.rows, "Embedding: ids within the table");
+    std::memcpy(F32Row(out, t), F32Row(table, id), table.cols * sizeof(float));
   }
 }
 
 void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
   const int64_t n = x.cols;
   for (int64_t r = 0; r < x.rows; ++r) {
-    const float* in = x.f32() + r * n;
-    float* o = out.f32() + r * n;
+    const float* in = F32Row(x, r);
+    float* o = F32Row(out, r);
     // Mean of squares in double: the reference computes the statistic in fp32
     // from fp32 inputs; a wider sum only removes our own rounding.
     double sum = 0;
@@ -111,6 +218,9 @@ void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const
 }
 
 void CpuBackend::MatMul(const Tensor& x, const Tensor& w, const Tensor& out) {
+  Require(x.dense() && w.dense() && out.dense(), "MatMul: x, w and out are dense");
+  Require(x.dtype == DType::kFloat32 && w.dtype == DType::kFloat32 && out.dtype == DType::kFloat32,
+          "MatMul: float32 only on the CPU");
   const int64_t n = x.rows, k = x.cols, m = w.rows;
   const float* xs = x.f32();
   const float* ws = w.f32();
@@ -124,29 +234,34 @@ void CpuBackend::MatMul(const Tensor& x, const Tensor& w, const Tensor& out) {
 }
 
 void CpuBackend::Add(const Tensor& x, const Tensor& y) {
+  Require(x.dense() && y.dense(), "Add: x and y are dense");
   float* a = x.f32();
   const float* b = y.f32();
   for (int64_t i = 0, n = x.elements(); i < n; ++i) a[i] += b[i];
 }
 
 void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  const float* g = gate.f32();
-  const float* u = up.f32();
-  float* o = out.f32();
-  for (int64_t i = 0, n = gate.elements(); i < n; ++i) {
-    o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  Require(out.dense(), "SiluMul: out is dense");
+  for (int64_t r = 0; r < gate.rows; ++r) {
+    const float* g = F32Row(gate, r);
+    const float* u = F32Row(up, r);
+    float* o = F32Row(out, r);
+    for (int64_t i = 0; i < gate.cols; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   }
 }
 
-void CpuBackend::Rope(const Tensor& x, int64_t head_dim, std::span<const int32_t> positions, const Tensor& cos,
+void CpuBackend::Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos,
                       const Tensor& sin) {
+  Require(positions.dtype == DType::kInt32, "Rope: positions are int32");
   const int64_t half = head_dim / 2;
   const int64_t heads = x.cols / head_dim;
   for (int64_t t = 0; t < x.rows; ++t) {
-    const float* c = cos.f32() + static_cast<int64_t>(positions[t]) * half;
-    const float* s = sin.f32() + static_cast<int64_t>(positions[t]) * half;
+    const int64_t position = I32Row(positions, t)[0];
+    Require(position >= 0 && position < cos.rows, "Rope: positions within the cos/sin tables");
+    const float* c = F32Row(cos, position);
+    const float* s = F32Row(sin, position);
     for (int64_t h = 0; h < heads; ++h) {
-      float* v = x.f32() + t * x.cols + h * head_dim;
+      float* v = F32Row(x, t) + h * head_dim;
       for (int64_t i = 0; i < half; ++i) {
         const float a = v[i], b = v[i + half];
         v[i] = a * c[i] - b * s[i];
@@ -156,45 +271,98 @@ void CpuBackend::Rope(const Tensor& x, int64_t head_dim, std::span<const int32_t
   }
 }
 
-void CpuBackend::WriteKv(const Tensor& k, const Tensor& v, const KvView& cache, int64_t start) {
-  std::memcpy(cache.keys.f32() + start * cache.keys.cols, k.data, k.bytes());
-  std::memcpy(cache.values.f32() + start * cache.values.cols, v.data, v.bytes());
+void CpuBackend::WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
+                         const Tensor& destinations) {
+  Require(destinations.dtype == DType::kInt32, "WriteKv: destinations are int32");
+  Require(cache.dtype == DType::kFloat32 && k.cols == cache.kv_dim && v.cols == cache.kv_dim,
+          "WriteKv: float32 cache, k and v [n, kv_dim]");
+  const size_t row_bytes = cache.kv_dim * sizeof(float);
+  for (int64_t t = 0; t < k.rows; ++t) {
+    const int64_t d = I32Row(destinations, t)[0];
+    Require(d >= 0, "WriteKv: destinations are not negative");
+    const int64_t page = d / cache.page_tokens, row = d % cache.page_tokens;
+    std::memcpy(KvRow(cache, layer, page, row, 0), k.row(t), row_bytes);
+    std::memcpy(KvRow(cache, layer, page, row, 1), v.row(t), row_bytes);
+  }
 }
 
-void CpuBackend::Attention(const Tensor& q, const KvView& cache, int64_t start, const AttentionShape& shape,
-                           const Tensor& scratch, const Tensor& out) {
-  const int64_t d = shape.head_dim;
-  const int64_t group = shape.heads / shape.kv_heads;
-  const int64_t kv_cols = cache.keys.cols;
-  const int64_t span = start + q.rows;  // keys visible to the last query
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  pool_->ParallelFor(shape.heads, [&](int64_t head_begin, int64_t head_end) {
-    for (int64_t h = head_begin; h < head_end; ++h) {
-      const int64_t kv = h / group;
-      float* scores = scratch.f32() + h * span;
-      for (int64_t t = 0; t < q.rows; ++t) {
-        const int64_t visible = start + t + 1;
-        const float* qh = q.f32() + t * q.cols + h * d;
-        float max_score = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < visible; ++j) {
-          scores[j] = Dot(qh, cache.keys.f32() + j * kv_cols + kv * d, d) * scale;
-          max_score = std::max(max_score, scores[j]);
-        }
-        float total = 0;
-        for (int64_t j = 0; j < visible; ++j) {
-          scores[j] = std::exp(scores[j] - max_score);
-          total += scores[j];
-        }
-        float* o = out.f32() + t * out.cols + h * d;
-        std::fill(o, o + d, 0.0f);
-        for (int64_t j = 0; j < visible; ++j) {
-          const float p = scores[j] / total;
-          const float* vj = cache.values.f32() + j * kv_cols + kv * d;
-          for (int64_t i = 0; i < d; ++i) o[i] += p * vj[i];
-        }
-      }
+void CpuBackend::ForEachInSlots(int64_t count, int64_t slots, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t parts = std::min(count, slots);
+  if (parts <= 0) return;
+  pool_->ParallelFor(parts, [&](int64_t first, int64_t last) {
+    for (int64_t p = first; p < last; ++p) {
+      for (int64_t i = count * p / parts, end = count * (p + 1) / parts; i < end; ++i) fn(i, p);
     }
   });
+}
+
+uint64_t CpuBackend::AttentionScratchBytes(const AttentionShape& shape, int64_t rows, int64_t max_seq_len) const {
+  const int64_t slots = std::min<int64_t>(pool_->size(), rows * shape.heads);
+  return static_cast<uint64_t>(slots) * static_cast<uint64_t>(max_seq_len) * sizeof(float);
+}
+
+void CpuBackend::PrefillAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_table,
+                                  int64_t start, const AttentionShape& shape, const Tensor& scratch,
+                                  const Tensor& out) {
+  RequireAttentionArgs(q, cache, shape, out);
+  Require(page_table.dtype == DType::kInt32, "PrefillAttention: page_table is int32");
+  const int64_t d = shape.head_dim;
+  const int64_t group = shape.heads / shape.kv_heads;
+  const int64_t span = start + q.rows;  // keys visible to the last query
+  const int64_t slots = std::min<int64_t>(pool_->size(), shape.heads);
+  Require(scratch.bytes() >= static_cast<size_t>(slots * span) * sizeof(float),
+          "PrefillAttention: scratch of AttentionScratchBytes");
+  const PagedRows keys{cache, layer, I32Row(page_table, 0), 0};
+  const PagedRows values{cache, layer, I32Row(page_table, 0), 1};
+  // One head per item: its query rows in order share one score row.
+  ForEachInSlots(shape.heads, slots, [&](int64_t h, int64_t slot) {
+    float* scores = scratch.f32() + slot * span;
+    const int64_t kv_offset = (h / group) * d;
+    for (int64_t t = 0; t < q.rows; ++t) {
+      AttendOneHead(F32Row(q, t) + h * d, keys, values, start + t + 1, kv_offset, d, scores, F32Row(out, t) + h * d);
+    }
+  });
+}
+
+void CpuBackend::DecodeAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_tables,
+                                 const Tensor& seq_lens, int64_t max_seq_len, const AttentionShape& shape,
+                                 const Tensor& scratch, const Tensor& out) {
+  RequireAttentionArgs(q, cache, shape, out);
+  Require(page_tables.dtype == DType::kInt32 && seq_lens.dtype == DType::kInt32 && page_tables.rows >= q.rows &&
+              seq_lens.rows >= q.rows,
+          "DecodeAttention: int32 page_tables and seq_lens, a row per query row");
+  const int64_t d = shape.head_dim;
+  const int64_t group = shape.heads / shape.kv_heads;
+  const int64_t slots = std::min<int64_t>(pool_->size(), q.rows * shape.heads);
+  Require(scratch.bytes() >= static_cast<size_t>(slots * max_seq_len) * sizeof(float),
+          "DecodeAttention: scratch of AttentionScratchBytes");
+  // One (row, head) per item, so that a single sequence still uses every
+  // core; the CPU gains nothing from also splitting along the keys.
+  ForEachInSlots(q.rows * shape.heads, slots, [&](int64_t item, int64_t slot) {
+    const int64_t b = item / shape.heads, h = item % shape.heads;
+    const int64_t visible = I32Row(seq_lens, b)[0];
+    Require(visible >= 1 && visible <= max_seq_len, "DecodeAttention: seq_lens in [1, max_seq_len]");
+    const PagedRows keys{cache, layer, I32Row(page_tables, b), 0};
+    const PagedRows values{cache, layer, I32Row(page_tables, b), 1};
+    AttendOneHead(F32Row(q, b) + h * d, keys, values, visible, (h / group) * d, d,
+                  scratch.f32() + slot * max_seq_len, F32Row(out, b) + h * d);
+  });
+}
+
+void CpuBackend::Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) {
+  Require(logits.dtype == DType::kFloat32 && params.dtype == DType::kInt32 && params.cols == 4 &&
+              ids.dtype == DType::kInt32 && params.rows >= logits.rows && ids.rows >= logits.rows,
+          "Sample: float32 logits [B, vocab], int32 params [B, 4] and ids [B, 1]");
+  // Reserved once for the whole vocabulary: SampleFromLogits then never
+  // grows it.
+  sample_candidates_.reserve(static_cast<size_t>(logits.cols));
+  for (int64_t b = 0; b < logits.rows; ++b) {
+    SamplingRow row;
+    std::memcpy(&row, params.row(b), sizeof(row));
+    const std::span<const float> values(F32Row(logits, b), static_cast<size_t>(logits.cols));
+    const absl::StatusOr<int32_t> id = SampleFromLogits(values, row, &sample_candidates_);
+    I32Row(ids, b)[0] = id.ok() ? *id : -1;
+  }
 }
 
 }  // namespace djinn

@@ -1,13 +1,20 @@
 // The reference backend: plain C++ in fp32 on the host, split over the cores
 // by a thread pool. It runs in CI and is what the CUDA kernels are checked
 // against, so it favours clarity and a fixed summation order over speed.
+//
+// Ops run synchronously on the issuing thread (with the pool's help), so
+// every op has finished when it returns; Download and CopyToHost have
+// nothing to wait for.
 #ifndef DJINN_DAEMON_BACKEND_CPU_CPU_BACKEND_H_
 #define DJINN_DAEMON_BACKEND_CPU_CPU_BACKEND_H_
 
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "daemon/backend/backend.h"
 #include "daemon/backend/cpu/thread_pool.h"
+#include "daemon/engine/sampling/sampler.h"  // SampleFromLogits, the rule Sample runs
 
 namespace djinn {
 
@@ -18,24 +25,66 @@ class CpuBackend : public Backend {
 
   DeviceDescription Describe() const override;
   DType ComputeDType(DType) const override { return DType::kFloat32; }
+  // Small: the CPU gains nothing from long chunks, and a chunk's
+  // activations are workspace that the KV cache could use instead.
+  int64_t PreferredPrefillChunk() const override { return 64; }
+
   absl::StatusOr<std::byte*> ReserveArena(uint64_t bytes) override;
   void ReleaseArena(std::byte* base, uint64_t bytes) override;
+  // dst is float32 (from float32, float16 or bfloat16) or int32 (from int32
+  // only); anything else is a bug in the caller and aborts.
   void Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) override;
+  // src float32, may be strided; copies min(host.size(), src.elements())
+  // values, row by row.
   void Download(const Tensor& src, std::span<float> host) override;
+  // Copies min(host.size(), src.bytes()) bytes.
+  void CopyToHost(const Tensor& src, std::span<std::byte> host) override;
 
-  void Embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) override;
+  // The CPU has no graphs: the returned OpGraph keeps a copy of `issue` and
+  // calls it on every Replay, which re-reads whatever the tensors hold then
+  // (exactly what replaying a recorded graph does). Record runs nothing.
+  std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) override;
+
+  void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
   void MatMul(const Tensor& x, const Tensor& w, const Tensor& out) override;
   void Add(const Tensor& x, const Tensor& y) override;
+  // Rows in order, one at a time: out may be the start of the fused buffer
+  // gate and up are columns of (row r of out only overlaps input rows <= r).
   void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
-  void Rope(const Tensor& x, int64_t head_dim, std::span<const int32_t> positions, const Tensor& cos,
+  void Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos,
             const Tensor& sin) override;
-  void WriteKv(const Tensor& k, const Tensor& v, const KvView& cache, int64_t start) override;
-  void Attention(const Tensor& q, const KvView& cache, int64_t start, const AttentionShape& shape,
-                 const Tensor& scratch, const Tensor& out) override;
+  void WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
+               const Tensor& destinations) override;
+
+  // One score row of max_seq_len floats for each (query row, head) pair that
+  // can be in flight at once: min(threads, rows * heads) of them.
+  uint64_t AttentionScratchBytes(const AttentionShape& shape, int64_t rows, int64_t max_seq_len) const override;
+  void PrefillAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_table,
+                        int64_t start, const AttentionShape& shape, const Tensor& scratch,
+                        const Tensor& out) override;
+  // Row b gives bit for bit what PrefillAttention gives for that sequence's
+  // last query row (position seq_lens[b] - 1): both run one function.
+  void DecodeAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_tables,
+                       const Tensor& seq_lens, int64_t max_seq_len, const AttentionShape& shape,
+                       const Tensor& scratch, const Tensor& out) override;
+
+  // 0: Sample uses a vector of its own, sized to the vocabulary on first use
+  // and reused after that.
+  uint64_t SampleScratchBytes(int64_t rows, int64_t vocab) const override { return 0; }
+  // SampleFromLogits row by row. A row it rejects (every logit -inf or NaN)
+  // gets id -1, which the engine treats as a sampling failure.
+  void Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) override;
 
  private:
+  // Calls fn(item, slot) for every item in [0, count), split over the pool
+  // into at most `slots` contiguous shares; share i runs its items in order
+  // with slot i, so a slot's scratch is never used by two threads at once.
+  void ForEachInSlots(int64_t count, int64_t slots, const std::function<void(int64_t, int64_t)>& fn);
+
   std::unique_ptr<ThreadPool> pool_;
+  // Sample's working space; ops are issued by one thread at a time.
+  std::vector<SampleCandidate> sample_candidates_;
 };
 
 }  // namespace djinn

@@ -11,24 +11,17 @@ namespace {
 
 // Most likely first; equal logits by lower id, so the order (and with it the
 // top-k boundary and the inverse-CDF walk) never depends on the sort algorithm.
-template <typename C>
-bool Before(const C& a, const C& b) {
+bool Before(const SampleCandidate& a, const SampleCandidate& b) {
   if (a.logit != b.logit) return a.logit > b.logit;
   return a.id < b.id;
 }
 
+bool IsGreedy(float temperature) { return !(temperature > 0); }  // NaN: greedy
+
 }  // namespace
 
-Sampler::Sampler(const SamplingParams& params)
-    : params_(params), rng_(params.seed) {}
-
-double Sampler::NextUniform() {
-  // The top 53 bits of one 64-bit draw, scaled: exact in a double and the
-  // same everywhere, unlike std::uniform_real_distribution.
-  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-}
-
-absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
+absl::StatusOr<int32_t> SampleFromLogits(std::span<const float> logits, const SamplingRow& row,
+                                         std::vector<SampleCandidate>* scratch) {
   if (logits.empty()) {
     return absl::InvalidArgumentError("Sample: empty logits");
   }
@@ -49,28 +42,23 @@ absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
     return absl::InvalidArgumentError(
         "Sample: every logit is -inf or NaN; no token can be chosen");
   }
-
-  const bool greedy = !(params_.temperature > 0);  // NaN temperature: greedy
-  if (greedy) return static_cast<int32_t>(best);
-
-  // Drawn before any early return below, so each call consumes exactly one
-  // number and the stream position depends only on the call count.
-  const double u = NextUniform();
+  if (IsGreedy(row.temperature)) return static_cast<int32_t>(best);
 
   // Tokens at -inf (or NaN) have probability 0 and never enter. If the max is
   // +inf the softmax degenerates to uniform over the +inf tokens.
   const bool any_posinf = std::isinf(best_logit);
-  const double temperature = params_.temperature;
+  const double temperature = row.temperature;
   const double max_logit = any_posinf ? 0.0 : best_logit / temperature;
-  candidates_.clear();
+  std::vector<SampleCandidate>& candidates = *scratch;
+  candidates.clear();
   for (int64_t i = 0; i < vocab; ++i) {
     const float x = logits[i];
     if (!(x > kNegInf)) continue;
     if (any_posinf && !std::isinf(x)) continue;
     const double scaled = any_posinf ? 0.0 : x / temperature;
-    candidates_.push_back({scaled, 0.0, static_cast<int32_t>(i)});
+    candidates.push_back({scaled, 0.0, static_cast<int32_t>(i)});
   }
-  const size_t n = candidates_.size();
+  const size_t n = candidates.size();
 
   // The walks below visit candidates in descending order but usually stop
   // after a few dozen, so the order is built on demand: [0, sorted) is
@@ -80,8 +68,8 @@ absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
   auto sort_through = [&](size_t i) {
     if (i < sorted) return;
     const size_t end = std::min(n, std::max({2 * sorted, i + 1, size_t{64}}));
-    std::partial_sort(candidates_.begin() + sorted, candidates_.begin() + end,
-                      candidates_.end(), Before<Candidate>);
+    std::partial_sort(candidates.begin() + sorted, candidates.begin() + end,
+                      candidates.end(), Before);
     sorted = end;
   };
 
@@ -89,26 +77,26 @@ absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
   // never overflows. Top-k keeps the first k in order and renormalises over
   // them; only their weights are needed, and exp is most of the cost.
   size_t kept = n;
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
-    kept = static_cast<size_t>(params_.top_k);
+  if (row.top_k > 0 && static_cast<size_t>(row.top_k) < n) {
+    kept = static_cast<size_t>(row.top_k);
     sort_through(kept - 1);
   }
   double total = 0;
   for (size_t i = 0; i < kept; ++i) {
-    candidates_[i].weight = std::exp(candidates_[i].logit - max_logit);
-    total += candidates_[i].weight;
+    candidates[i].weight = std::exp(candidates[i].logit - max_logit);
+    total += candidates[i].weight;
   }
 
   // Top-p over the top-k survivors (HF renormalises after top-k): the
   // smallest prefix whose cumulative probability reaches top_p, at least one.
-  const double top_p = params_.top_p;
+  const double top_p = row.top_p;
   if (top_p > 0 && top_p < 1) {
     const double threshold = top_p * total;
     double cumulative = 0;
     size_t i = 0;
     while (i < kept) {
       sort_through(i);
-      cumulative += candidates_[i++].weight;
+      cumulative += candidates[i++].weight;
       if (cumulative >= threshold) break;
     }
     kept = i;
@@ -118,15 +106,35 @@ absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
   // Inverse CDF in descending-probability order. Rounding can leave the
   // target a hair above the last cumulative sum; the last kept token then
   // takes it rather than falling off the end.
-  const double target = u * total;
+  const double target = static_cast<double>(row.uniform) * total;
   double cumulative = 0;
   for (size_t i = 0; i + 1 < kept; ++i) {
     sort_through(i);
-    cumulative += candidates_[i].weight;
-    if (target < cumulative) return candidates_[i].id;
+    cumulative += candidates[i].weight;
+    if (target < cumulative) return candidates[i].id;
   }
   sort_through(kept - 1);
-  return candidates_[kept - 1].id;
+  return candidates[kept - 1].id;
+}
+
+Sampler::Sampler(const SamplingParams& params)
+    : params_(params), rng_(params.seed) {}
+
+SamplingRow Sampler::NextRow() {
+  SamplingRow row{.temperature = params_.temperature,
+                  .top_k = static_cast<int32_t>(params_.top_k),
+                  .top_p = params_.top_p,
+                  .uniform = 0};
+  if (!IsGreedy(row.temperature)) {
+    // The top 24 bits of one 64-bit draw, scaled: exact in a float and the
+    // same everywhere, unlike std::uniform_real_distribution.
+    row.uniform = static_cast<float>(rng_() >> 40) * 0x1.0p-24f;
+  }
+  return row;
+}
+
+absl::StatusOr<int32_t> Sampler::Sample(std::span<const float> logits) {
+  return SampleFromLogits(logits, NextRow(), &candidates_);
 }
 
 }  // namespace djinn
