@@ -4,35 +4,39 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/float16.h"
+#include "daemon/backend/cuda/cuda_graph.h"
+#include "daemon/backend/cuda/host_convert.h"
 #include "daemon/backend/cuda/kernels.h"
 
 namespace djinn {
 namespace {
 
-#define DJINN_CUBLAS_CHECK(expr)                                                                             \
-  do {                                                                                                       \
-    const cublasStatus_t djinn_cublas_status_ = (expr);                                                      \
-    if (djinn_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                                     \
-      std::fprintf(stderr, "djinn cuda: %s failed at %s:%d: %s\n", #expr, __FILE__, __LINE__,                \
-                   cublasGetStatusString(djinn_cublas_status_));                                             \
-      std::abort();                                                                                          \
-    }                                                                                                        \
+#define DJINN_CUBLAS_CHECK(expr)                                                              \
+  do {                                                                                        \
+    const cublasStatus_t djinn_cublas_status_ = (expr);                                       \
+    if (djinn_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                      \
+      std::fprintf(stderr, "djinn cuda: %s failed at %s:%d: %s\n", #expr, __FILE__, __LINE__, \
+                   cublasGetStatusString(djinn_cublas_status_));                              \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (0)
 
 // Shape and dtype checks: a violation is a bug in the caller.
-#define DJINN_REQUIRE(cond)                                                                         \
-  do {                                                                                              \
-    if (!(cond)) {                                                                                  \
+#define DJINN_REQUIRE(cond)                                                                                     \
+  do {                                                                                                          \
+    if (!(cond)) {                                                                                              \
       std::fprintf(stderr, "djinn cuda backend: requirement failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                                 \
-    }                                                                                               \
+      std::abort();                                                                                             \
+    }                                                                                                           \
   } while (0)
+
+bool IsFloat(DType dtype) { return dtype != DType::kInt32; }
 
 cuda::ElementType Element(DType dtype) {
   switch (dtype) {
@@ -42,7 +46,10 @@ cuda::ElementType Element(DType dtype) {
       return cuda::ElementType::kFloat16;
     case DType::kBFloat16:
       return cuda::ElementType::kBFloat16;
+    case DType::kInt32:
+      break;
   }
+  std::fprintf(stderr, "djinn cuda backend: int32 tensor where a floating-point one is needed\n");
   std::abort();
 }
 
@@ -54,79 +61,42 @@ cudaDataType_t CublasType(DType dtype) {
       return CUDA_R_16F;
     case DType::kBFloat16:
       return CUDA_R_16BF;
+    case DType::kInt32:
+      break;
   }
   std::abort();
 }
 
-// Host-side element conversion, typed so that the inner loop has no switch.
-template <DType D>
-struct HostElement;
-template <>
-struct HostElement<DType::kFloat32> {
-  static float Read(const std::byte* p, int64_t i) {
-    float f;
-    std::memcpy(&f, p + 4 * i, 4);
-    return f;
-  }
-  static void Write(std::byte* p, int64_t i, float f) { std::memcpy(p + 4 * i, &f, 4); }
-};
-template <>
-struct HostElement<DType::kFloat16> {
-  static float Read(const std::byte* p, int64_t i) {
-    uint16_t h;
-    std::memcpy(&h, p + 2 * i, 2);
-    return Float16ToFloat(h);
-  }
-  static void Write(std::byte* p, int64_t i, float f) {
-    const uint16_t h = FloatToFloat16(f);
-    std::memcpy(p + 2 * i, &h, 2);
-  }
-};
-template <>
-struct HostElement<DType::kBFloat16> {
-  static float Read(const std::byte* p, int64_t i) {
-    uint16_t h;
-    std::memcpy(&h, p + 2 * i, 2);
-    return BFloat16ToFloat(h);
-  }
-  static void Write(std::byte* p, int64_t i, float f) {
-    const uint16_t h = FloatToBFloat16(f);
-    std::memcpy(p + 2 * i, &h, 2);
-  }
-};
+cudaStream_t Stream(CUstream_st* s) { return s; }
 
-template <DType S, DType D>
-void ConvertTyped(const std::byte* src, std::byte* dst, int64_t count) {
-  if constexpr (S == D) {
-    std::memcpy(dst, src, static_cast<size_t>(count) * DTypeSize(S));
-  } else {
-    for (int64_t i = 0; i < count; ++i) HostElement<D>::Write(dst, i, HostElement<S>::Read(src, i));
-  }
+// An int32 index tensor with at least `rows` rows and `cols` columns.
+void RequireIndex(const Tensor& t, int64_t rows, int64_t cols) {
+  DJINN_REQUIRE(t.dtype == DType::kInt32);
+  DJINN_REQUIRE(t.rows >= rows && t.cols >= cols);
 }
 
-template <DType S>
-void ConvertFrom(const std::byte* src, std::byte* dst, DType to, int64_t count) {
-  switch (to) {
-    case DType::kFloat32:
-      return ConvertTyped<S, DType::kFloat32>(src, dst, count);
-    case DType::kFloat16:
-      return ConvertTyped<S, DType::kFloat16>(src, dst, count);
-    case DType::kBFloat16:
-      return ConvertTyped<S, DType::kBFloat16>(src, dst, count);
-  }
+// One layer of the paged cache, as the kernels address it.
+cuda::KvPages Pages(const KvCacheLayout& cache, int64_t layer) {
+  DJINN_REQUIRE(cache.base != nullptr && IsFloat(cache.dtype));
+  DJINN_REQUIRE(cache.page_tokens >= 1 && cache.page_tokens <= INT_MAX);
+  DJINN_REQUIRE(cache.kv_dim >= 1 && cache.kv_dim <= INT_MAX);
+  DJINN_REQUIRE(layer >= 0 && layer < cache.layers);
+  cuda::KvPages pages;
+  pages.base = cache.base;
+  pages.page_stride = cache.page_elements();
+  pages.layer_offset = layer * 2 * cache.page_tokens * cache.kv_dim;
+  pages.value_offset = cache.page_tokens * cache.kv_dim;
+  pages.page_tokens = static_cast<int32_t>(cache.page_tokens);
+  pages.kv_dim = static_cast<int32_t>(cache.kv_dim);
+  return pages;
 }
 
-// Converts `count` values from `from` to `to` (fp16 <-> bf16 through fp32,
-// rounding to nearest even like PyTorch).
-void ConvertHost(const std::byte* src, DType from, std::byte* dst, DType to, int64_t count) {
-  switch (from) {
-    case DType::kFloat32:
-      return ConvertFrom<DType::kFloat32>(src, dst, to, count);
-    case DType::kFloat16:
-      return ConvertFrom<DType::kFloat16>(src, dst, to, count);
-    case DType::kBFloat16:
-      return ConvertFrom<DType::kBFloat16>(src, dst, to, count);
-  }
+cuda::AttentionDims Dims(const AttentionShape& shape) { return {shape.heads, shape.kv_heads, shape.head_dim}; }
+
+void RequireAttentionShape(const AttentionShape& shape, const KvCacheLayout& cache) {
+  DJINN_REQUIRE(shape.head_dim > 0 && shape.head_dim <= cuda::kMaxHeadDim && shape.head_dim % 2 == 0);
+  DJINN_REQUIRE(shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0);
+  DJINN_REQUIRE(cache.kv_dim == shape.kv_heads * shape.head_dim);
 }
 
 }  // namespace
@@ -134,7 +104,7 @@ void ConvertHost(const std::byte* src, DType from, std::byte* dst, DType to, int
 int CudaBackend::DeviceCount() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    cudaGetLastError();  // clear the error so later calls start clean
     return 0;
   }
   return count;
@@ -145,8 +115,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create() {
   const cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess) {
     cudaGetLastError();
-    return absl::FailedPreconditionError(absl::StrCat("no CUDA device: cudaGetDeviceCount: ",
-                                                      cudaGetErrorName(error), ": ", cudaGetErrorString(error)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no CUDA device: cudaGetDeviceCount: ", cudaGetErrorName(error), ": ", cudaGetErrorString(error)));
   }
   if (count == 0) return absl::FailedPreconditionError("no CUDA device: cudaGetDeviceCount found 0 devices");
   if (const cudaError_t set = cudaSetDevice(0); set != cudaSuccess) {
@@ -161,6 +131,7 @@ void CudaBackend::Init() {
   cudaDeviceProp props{};
   DJINN_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
   description_ = {"cuda", props.name, static_cast<uint64_t>(props.totalGlobalMem)};
+  sm_count_ = props.multiProcessorCount;
 
   cudaStream_t stream;
   DJINN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -169,13 +140,15 @@ void CudaBackend::Init() {
   DJINN_CUBLAS_CHECK(cublasCreate(&handle));
   cublas_ = handle;
   DJINN_CUBLAS_CHECK(cublasSetStream(handle, stream));
+  // A fixed workspace: cuBLAS then never allocates, which graph capture and
+  // the no-allocation rule both need.
   DJINN_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
   DJINN_CUBLAS_CHECK(cublasSetWorkspace(handle, cublas_workspace_, kCublasWorkspaceBytes));
   DJINN_CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
-  // fp32 accumulation all the way: no split-K partial sums rounded to half.
-  DJINN_CUBLAS_CHECK(
-      cublasSetMathMode(handle, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
-                                                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+  // fp32 accumulation all the way: no TF32 (default math) and no split-K
+  // partial sums rounded to half.
+  DJINN_CUBLAS_CHECK(cublasSetMathMode(
+      handle, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
   for (size_t i = 0; i < staging_.size(); ++i) {
     void* pinned = nullptr;
     DJINN_CUDA_CHECK(cudaMallocHost(&pinned, kStagingBytes));
@@ -184,6 +157,9 @@ void CudaBackend::Init() {
     DJINN_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
     staging_done_[i] = event;
   }
+  cuda::PrepareDecodeAttention();
+  cuda::PreparePrefillAttention();
+  cuda::PrepareSample();
 }
 
 CudaBackend::~CudaBackend() {
@@ -203,10 +179,6 @@ uint64_t CudaBackend::FreeMemoryBytes() const {
   return free_bytes;
 }
 
-DType CudaBackend::ComputeDType(DType stored) const {
-  return stored == DType::kBFloat16 ? DType::kBFloat16 : DType::kFloat16;
-}
-
 absl::StatusOr<std::byte*> CudaBackend::ReserveArena(uint64_t bytes) {
   void* base = nullptr;
   const cudaError_t error = cudaMalloc(&base, bytes);
@@ -223,116 +195,201 @@ void CudaBackend::ReleaseArena(std::byte* base, uint64_t bytes) {
   DJINN_CUDA_CHECK(cudaFree(base));
 }
 
-void CudaBackend::Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) {
-  const int64_t count = dst.elements();
-  DJINN_REQUIRE(source.size() >= static_cast<size_t>(count) * DTypeSize(source_dtype));
-  const int64_t chunk = static_cast<int64_t>(kStagingBytes / DTypeSize(dst.dtype));
-  auto* out = static_cast<std::byte*>(dst.data);
-  // Convert a chunk into one staging buffer while the other one's copy runs.
-  int buffer = 0;
-  for (int64_t first = 0; first < count; first += chunk, buffer ^= 1) {
-    const int64_t n = std::min(chunk, count - first);
-    DJINN_CUDA_CHECK(cudaEventSynchronize(staging_done_[buffer]));
-    ConvertHost(source.data() + first * DTypeSize(source_dtype), source_dtype, staging_[buffer], dst.dtype, n);
-    DJINN_CUDA_CHECK(cudaMemcpyAsync(out + first * DTypeSize(dst.dtype), staging_[buffer],
-                                     static_cast<size_t>(n) * DTypeSize(dst.dtype), cudaMemcpyHostToDevice,
-                                     stream_));
-    DJINN_CUDA_CHECK(cudaEventRecord(staging_done_[buffer], stream_));
+// ------------------------------------------------------------ host <-> device
+
+std::byte* CudaBackend::StagingSpace(uint64_t bytes) {
+  DJINN_REQUIRE(bytes <= kStagingBytes);
+  if (staging_used_ + bytes > kStagingBytes) {
+    // Switch buffers; the other one is free once its last copy has finished.
+    staging_current_ ^= 1;
+    DJINN_CUDA_CHECK(cudaEventSynchronize(staging_done_[staging_current_]));
+    staging_used_ = 0;
   }
+  std::byte* space = staging_[staging_current_] + staging_used_;
+  staging_used_ += (bytes + 255) / 256 * 256;  // keep every stretch 256-byte aligned
+  return space;
+}
+
+void CudaBackend::StagingCopied() { DJINN_CUDA_CHECK(cudaEventRecord(staging_done_[staging_current_], stream_)); }
+
+void CudaBackend::Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) {
+  DJINN_REQUIRE(!recording_);
+  DJINN_REQUIRE(dst.dense());
+  DJINN_REQUIRE((dst.dtype == DType::kInt32) == (source_dtype == DType::kInt32));
+  const int64_t count = dst.elements();
+  const size_t from = DTypeSize(source_dtype), to = DTypeSize(dst.dtype);
+  DJINN_REQUIRE(source.size() >= static_cast<size_t>(count) * from);
+  const int64_t chunk = static_cast<int64_t>(kStagingBytes / to);
+  auto* out = static_cast<std::byte*>(dst.data);
+  // Small uploads (a step's ids and positions) share a buffer, so that they
+  // do not wait for the GPU; large ones convert a chunk into one buffer
+  // while the other one's copy runs. Either way `source` is free on return.
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    std::byte* staged = StagingSpace(static_cast<uint64_t>(n) * to);
+    ConvertHost(source.data() + first * from, source_dtype, staged, dst.dtype, n);
+    DJINN_CUDA_CHECK(cudaMemcpyAsync(out + first * to, staged, static_cast<size_t>(n) * to, cudaMemcpyHostToDevice,
+                                     Stream(stream_)));
+    StagingCopied();
+  }
+}
+
+template <typename Consume>
+void CudaBackend::CopyOut(const void* device, uint64_t bytes, Consume&& consume) {
+  DJINN_REQUIRE(!recording_);
+  const auto* in = static_cast<const std::byte*>(device);
+  for (uint64_t offset = 0; offset < bytes; offset += kStagingBytes) {
+    const uint64_t n = std::min(kStagingBytes, bytes - offset);
+    std::byte* staged = StagingSpace(n);
+    DJINN_CUDA_CHECK(cudaMemcpyAsync(staged, in + offset, n, cudaMemcpyDeviceToHost, Stream(stream_)));
+    StagingCopied();
+    DJINN_CUDA_CHECK(cudaEventSynchronize(staging_done_[staging_current_]));
+    consume(staged, offset, n);
+  }
+  // Waits for pending ops even when there was nothing to copy. Everything
+  // issued has finished now: both staging buffers are free.
+  DJINN_CUDA_CHECK(cudaStreamSynchronize(Stream(stream_)));
+  staging_used_ = 0;
 }
 
 void CudaBackend::Download(const Tensor& src, std::span<float> host) {
+  DJINN_REQUIRE(IsFloat(src.dtype) && src.dense());
   const int64_t count = std::min<int64_t>(static_cast<int64_t>(host.size()), src.elements());
-  const int64_t chunk = static_cast<int64_t>(kStagingBytes / DTypeSize(src.dtype));
-  const auto* in = static_cast<const std::byte*>(src.data);
-  for (int64_t first = 0; first < count; first += chunk) {
-    const int64_t n = std::min(chunk, count - first);
-    DJINN_CUDA_CHECK(cudaMemcpyAsync(staging_[0], in + first * DTypeSize(src.dtype),
-                                     static_cast<size_t>(n) * DTypeSize(src.dtype), cudaMemcpyDeviceToHost,
-                                     stream_));
-    DJINN_CUDA_CHECK(cudaEventRecord(staging_done_[0], stream_));
-    DJINN_CUDA_CHECK(cudaEventSynchronize(staging_done_[0]));
-    ConvertHost(staging_[0], src.dtype, reinterpret_cast<std::byte*>(host.data() + first), DType::kFloat32, n);
-  }
-  // Waits for pending ops even when there was nothing to copy.
-  DJINN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const size_t element = DTypeSize(src.dtype);
+  // Chunks hold whole elements (kStagingBytes is a multiple of 4).
+  CopyOut(src.data, static_cast<uint64_t>(count) * element, [&](const std::byte* staged, uint64_t offset, uint64_t n) {
+    ConvertHost(staged, src.dtype, reinterpret_cast<std::byte*>(host.data() + offset / element), DType::kFloat32,
+                static_cast<int64_t>(n / element));
+  });
 }
 
-void CudaBackend::Embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) {
-  DJINN_REQUIRE(table.dtype == out.dtype && table.cols == out.cols);
-  DJINN_REQUIRE(static_cast<int64_t>(ids.size()) <= out.rows);
-  for (const int32_t id : ids) DJINN_REQUIRE(id >= 0 && id < table.rows);
-  cuda::LaunchEmbedding(Element(table.dtype), table.data, table.cols, ids.data(), static_cast<int64_t>(ids.size()),
-                        out.data, stream_);
+void CudaBackend::CopyToHost(const Tensor& src, std::span<std::byte> host) {
+  DJINN_REQUIRE(src.dense());
+  const uint64_t bytes = std::min<uint64_t>(host.size(), src.bytes());
+  CopyOut(src.data, bytes,
+          [&](const std::byte* staged, uint64_t offset, uint64_t n) { std::memcpy(host.data() + offset, staged, n); });
+}
+
+std::unique_ptr<OpGraph> CudaBackend::Record(const std::function<void()>& issue) {
+  DJINN_REQUIRE(!recording_);
+  recording_ = true;
+  std::unique_ptr<OpGraph> graph = CudaOpGraph::Capture(stream_, issue);
+  recording_ = false;
+  return graph;
+}
+
+// ------------------------------------------------------------ ops
+
+void CudaBackend::Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) {
+  DJINN_REQUIRE(table.dtype == out.dtype && table.cols == out.cols && table.dense());
+  RequireIndex(ids, 0, 1);
+  DJINN_REQUIRE(ids.rows <= out.rows);
+  cuda::LaunchEmbedding(Element(table.dtype), table.data, table.rows, table.cols, ids.i32(), ids.row_stride(), ids.rows,
+                        out.data, out.row_stride(), Stream(stream_));
 }
 
 void CudaBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
   DJINN_REQUIRE(x.dtype == weight.dtype && x.dtype == out.dtype);
-  DJINN_REQUIRE(weight.elements() == x.cols && out.rows == x.rows && out.cols == x.cols);
-  cuda::LaunchRmsNorm(Element(x.dtype), x.data, weight.data, eps, x.rows, x.cols, out.data, stream_);
+  DJINN_REQUIRE(weight.elements() == x.cols && weight.dense() && out.rows == x.rows && out.cols == x.cols);
+  cuda::LaunchRmsNorm(Element(x.dtype), x.data, x.row_stride(), weight.data, eps, x.rows, x.cols, out.data,
+                      out.row_stride(), Stream(stream_));
 }
 
 void CudaBackend::MatMul(const Tensor& x, const Tensor& w, const Tensor& out) {
-  DJINN_REQUIRE(x.dtype == w.dtype && x.dtype == out.dtype);
+  DJINN_REQUIRE(x.dtype == w.dtype && IsFloat(x.dtype));
+  DJINN_REQUIRE(out.dtype == x.dtype || out.dtype == DType::kFloat32);
   DJINN_REQUIRE(x.cols == w.cols && out.rows == x.rows && out.cols == w.rows);
   const int64_t n = x.rows, k = x.cols, m = w.rows;
   if (n == 0 || m == 0) return;
-  // cuBLAS is column-major. A row-major [r, c] array is the column-major
-  // [c, r] array with leading dimension c, so x is X' (k×n, ld k), w is
-  // W' (k×m, ld k) and out is O' (m×n, ld m). out = x·wᵀ row-major is
+  DJINN_REQUIRE(n <= INT_MAX && k <= INT_MAX && m <= INT_MAX);
+  // cuBLAS is column-major. A row-major [r, c] array with row stride s is
+  // the column-major [c, r] array with leading dimension s, so x is X'
+  // (k×n), w is W' (k×m) and out is O' (m×n). out = x·wᵀ row-major is
   // O' = W'ᵀ · X' column-major: op(A) = W'ᵀ (A = w, transposed), op(B) = X'.
+  // With a host pointer mode, a fixed workspace and no TF32, this neither
+  // allocates nor synchronises: it can be captured into a graph.
   const float alpha = 1.0f, beta = 0.0f;
-  const cudaDataType_t type = CublasType(x.dtype);
-  DJINN_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(n),
-                                  static_cast<int>(k), &alpha, w.data, type, static_cast<int>(k), x.data, type,
-                                  static_cast<int>(k), &beta, out.data, type, static_cast<int>(m),
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  const cudaDataType_t in_type = CublasType(x.dtype);
+  DJINN_CUBLAS_CHECK(cublasGemmEx(
+      cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), &alpha, w.data,
+      in_type, static_cast<int>(w.row_stride()), x.data, in_type, static_cast<int>(x.row_stride()), &beta, out.data,
+      CublasType(out.dtype), static_cast<int>(out.row_stride()), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void CudaBackend::Add(const Tensor& x, const Tensor& y) {
-  DJINN_REQUIRE(x.dtype == y.dtype && x.elements() == y.elements());
-  cuda::LaunchAdd(Element(x.dtype), x.data, y.data, x.elements(), stream_);
+  DJINN_REQUIRE(x.dtype == y.dtype && x.elements() == y.elements() && x.dense() && y.dense());
+  cuda::LaunchAdd(Element(x.dtype), x.data, y.data, x.elements(), Stream(stream_));
 }
 
 void CudaBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) {
   DJINN_REQUIRE(gate.dtype == up.dtype && gate.dtype == out.dtype);
-  DJINN_REQUIRE(gate.elements() == up.elements() && gate.elements() == out.elements());
-  cuda::LaunchSiluMul(Element(gate.dtype), gate.data, up.data, out.data, gate.elements(), stream_);
+  DJINN_REQUIRE(gate.rows == up.rows && gate.cols == up.cols && out.rows == gate.rows && out.cols == gate.cols);
+  cuda::LaunchSiluMul(Element(gate.dtype), gate.data, gate.row_stride(), up.data, up.row_stride(), out.data,
+                      out.row_stride(), gate.rows, gate.cols, Stream(stream_));
 }
 
-void CudaBackend::Rope(const Tensor& x, int64_t head_dim, std::span<const int32_t> positions, const Tensor& cos,
+void CudaBackend::Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos,
                        const Tensor& sin) {
-  DJINN_REQUIRE(cos.dtype == DType::kFloat32 && sin.dtype == DType::kFloat32);
+  DJINN_REQUIRE(cos.dtype == DType::kFloat32 && sin.dtype == DType::kFloat32 && cos.dense() && sin.dense());
   DJINN_REQUIRE(head_dim > 0 && head_dim % 2 == 0 && x.cols % head_dim == 0);
-  DJINN_REQUIRE(cos.cols == head_dim / 2 && sin.cols == head_dim / 2);
-  DJINN_REQUIRE(static_cast<int64_t>(positions.size()) >= x.rows);
-  for (int64_t t = 0; t < x.rows; ++t) DJINN_REQUIRE(positions[t] >= 0 && positions[t] < cos.rows);
-  cuda::LaunchRope(Element(x.dtype), x.data, x.rows, x.cols, head_dim, positions.data(), cos.f32(), sin.f32(),
-                   stream_);
+  DJINN_REQUIRE(cos.cols == head_dim / 2 && sin.cols == head_dim / 2 && sin.rows == cos.rows);
+  RequireIndex(positions, x.rows, 1);
+  cuda::LaunchRope(Element(x.dtype), x.data, x.row_stride(), x.rows, x.cols, head_dim, positions.i32(),
+                   positions.row_stride(), cos.f32(), sin.f32(), cos.rows, Stream(stream_));
 }
 
-void CudaBackend::WriteKv(const Tensor& k, const Tensor& v, const KvView& cache, int64_t start) {
-  DJINN_REQUIRE(k.dtype == cache.keys.dtype && v.dtype == cache.values.dtype);
-  DJINN_REQUIRE(k.cols == cache.keys.cols && v.cols == cache.values.cols && k.rows == v.rows);
-  DJINN_REQUIRE(start >= 0 && start + k.rows <= cache.keys.rows && start + v.rows <= cache.values.rows);
-  DJINN_CUDA_CHECK(cudaMemcpyAsync(cache.keys.Rows(start, k.rows).data, k.data, k.bytes(), cudaMemcpyDeviceToDevice,
-                                   stream_));
-  DJINN_CUDA_CHECK(cudaMemcpyAsync(cache.values.Rows(start, v.rows).data, v.data, v.bytes(),
-                                   cudaMemcpyDeviceToDevice, stream_));
+void CudaBackend::WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
+                          const Tensor& destinations) {
+  DJINN_REQUIRE(k.dtype == cache.dtype && v.dtype == cache.dtype);
+  DJINN_REQUIRE(k.cols == cache.kv_dim && v.cols == cache.kv_dim && k.rows == v.rows);
+  RequireIndex(destinations, k.rows, 1);
+  cuda::LaunchWriteKv(Element(k.dtype), k.data, k.row_stride(), v.data, v.row_stride(), k.rows, Pages(cache, layer),
+                      destinations.i32(), destinations.row_stride(), Stream(stream_));
 }
 
-void CudaBackend::Attention(const Tensor& q, const KvView& cache, int64_t start, const AttentionShape& shape,
-                            const Tensor& scratch, const Tensor& out) {
-  // `scratch` is unused by this kernel (online softmax keeps scores in
-  // registers); the split-K decode kernel will keep its partials there.
-  DJINN_REQUIRE(q.dtype == cache.keys.dtype && q.dtype == cache.values.dtype && q.dtype == out.dtype);
-  DJINN_REQUIRE(shape.head_dim > 0 && shape.head_dim <= cuda::kMaxHeadDim);
-  DJINN_REQUIRE(shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0);
+uint64_t CudaBackend::AttentionScratchBytes(const AttentionShape& shape, int64_t rows, int64_t max_seq_len) const {
+  // PrefillAttention keeps everything on chip; DecodeAttention needs its
+  // per-split partial results.
+  if (rows <= 0 || max_seq_len <= 0 || shape.kv_heads <= 0) return 0;
+  return cuda::DecodeScratchBytes(Dims(shape), rows, max_seq_len, sm_count_);
+}
+
+void CudaBackend::PrefillAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_table,
+                                   int64_t start, const AttentionShape& shape, const Tensor& scratch,
+                                   const Tensor& out) {
+  RequireAttentionShape(shape, cache);
+  DJINN_REQUIRE(q.dtype == cache.dtype && out.dtype == cache.dtype);
   DJINN_REQUIRE(q.cols == shape.heads * shape.head_dim && out.cols == q.cols && out.rows == q.rows);
-  DJINN_REQUIRE(cache.keys.cols == shape.kv_heads * shape.head_dim && cache.values.cols == cache.keys.cols);
-  DJINN_REQUIRE(start >= 0 && start + q.rows <= cache.keys.rows && start + q.rows <= cache.values.rows);
-  cuda::LaunchAttention(Element(q.dtype), q.data, cache.keys.data, cache.values.data, cache.keys.cols, q.rows, start,
-                        shape.heads, shape.kv_heads, shape.head_dim, out.data, stream_);
+  DJINN_REQUIRE(start >= 0 && start + q.rows <= INT_MAX);
+  // The table must cover every key up to the last query.
+  RequireIndex(page_table, 1, (start + q.rows + cache.page_tokens - 1) / cache.page_tokens);
+  cuda::LaunchPrefillAttention(Element(q.dtype), q.data, q.row_stride(), Pages(cache, layer), page_table.i32(), q.rows,
+                               start, Dims(shape), out.data, out.row_stride(), Stream(stream_));
+}
+
+void CudaBackend::DecodeAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_tables,
+                                  const Tensor& seq_lens, int64_t max_seq_len, const AttentionShape& shape,
+                                  const Tensor& scratch, const Tensor& out) {
+  RequireAttentionShape(shape, cache);
+  DJINN_REQUIRE(q.dtype == cache.dtype && out.dtype == cache.dtype);
+  DJINN_REQUIRE(q.cols == shape.heads * shape.head_dim && out.cols == q.cols && out.rows == q.rows);
+  const int64_t batch = q.rows;
+  DJINN_REQUIRE(batch <= 65535);  // grid.z
+  DJINN_REQUIRE(max_seq_len >= 1 && max_seq_len <= INT_MAX);
+  RequireIndex(page_tables, batch, (max_seq_len + cache.page_tokens - 1) / cache.page_tokens);
+  RequireIndex(seq_lens, batch, 1);
+  cuda::LaunchDecodeAttention(Element(q.dtype), q.data, q.row_stride(), Pages(cache, layer), page_tables.i32(),
+                              page_tables.row_stride(), seq_lens.i32(), seq_lens.row_stride(), batch, max_seq_len,
+                              Dims(shape), scratch.data, scratch.data != nullptr ? scratch.bytes() : 0, out.data,
+                              out.row_stride(), sm_count_, Stream(stream_));
+}
+
+void CudaBackend::Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) {
+  DJINN_REQUIRE(logits.dtype == DType::kFloat32 && logits.cols >= 1 && logits.cols <= INT_MAX);
+  RequireIndex(params, logits.rows, 4);
+  RequireIndex(ids, logits.rows, 1);
+  cuda::LaunchSample(logits.f32(), logits.row_stride(), logits.rows, logits.cols, params.i32(), params.row_stride(),
+                     ids.i32(), ids.row_stride(), Stream(stream_));
 }
 
 }  // namespace djinn

@@ -1,15 +1,22 @@
-// The GPU backend: weights, activations and the KV cache in fp16 / bf16 in
-// one device arena, matrix products through cuBLAS (fp32 accumulation), the
-// other ops as our own kernels (kernels.cu), all in issue order on one
-// compute stream. Numerics follow the CPU reference (cpu/cpu_backend.h): fp32
-// arithmetic, each output rounded once to the compute dtype.
+// The GPU backend: weights, activations and the KV cache in the model's own
+// type (fp32, fp16 or bf16) in one device arena, matrix products through
+// cuBLAS (fp32 accumulation, no TF32), the other ops as our own kernels
+// (kernels.h lists them), all in issue order on one compute stream. Numerics
+// follow the CPU reference (cpu/cpu_backend.h): fp32 arithmetic, each output
+// rounded once to its element type.
 //
 // Memory: ReserveArena is the only large allocation (one cudaMalloc of the
 // whole budget). Construction takes a fixed cuBLAS workspace and two small
-// pinned staging buffers for Upload/Download; after that no op allocates.
+// pinned staging buffers for Upload/Download/CopyToHost; after that no op
+// allocates, so every op can be captured by Record into a CUDA graph.
 //
-// Device 0 only for now. CUDA and cuBLAS failures abort with the call, file,
-// line and error: they are programming errors or device faults.
+// Index tensors (token ids, positions, KV destinations, page tables,
+// sequence lengths, sampling parameters) are int32 tensors in the arena,
+// read by the kernels on the device: launches depend on shapes only.
+//
+// Device 0 only for now. CUDA and cuBLAS failures, and shape or dtype
+// violations, abort with the call, file, line and error: they are
+// programming errors or device faults.
 #ifndef DJINN_DAEMON_BACKEND_CUDA_CUDA_BACKEND_H_
 #define DJINN_DAEMON_BACKEND_CUDA_CUDA_BACKEND_H_
 
@@ -34,6 +41,8 @@ class CudaBackend : public Backend {
   // recommended size), and of each of the two pinned staging buffers.
   static constexpr uint64_t kCublasWorkspaceBytes = 32ull << 20;
   static constexpr uint64_t kStagingBytes = 8ull << 20;
+  // Prompt chunk per forward pass: large enough for compute-bound GEMMs.
+  static constexpr int64_t kPrefillChunk = 2048;
 
   // Visible CUDA devices; 0 when there is no device or no usable driver.
   static int DeviceCount();
@@ -46,38 +55,68 @@ class CudaBackend : public Backend {
 
   // Free device memory now (cudaMemGetInfo).
   uint64_t FreeMemoryBytes() const;
+  // Streaming multiprocessors of the device (DecodeAttention's split plan).
+  int SmCount() const { return sm_count_; }
 
   DeviceDescription Describe() const override { return description_; }
-  // bf16 models compute in bf16; fp16 and fp32 models in fp16.
-  DType ComputeDType(DType stored) const override;
+  // The stored type itself: fp32, fp16 and bf16 models compute in their own type.
+  DType ComputeDType(DType stored) const override { return stored; }
+  int64_t PreferredPrefillChunk() const override { return kPrefillChunk; }
+
   absl::StatusOr<std::byte*> ReserveArena(uint64_t bytes) override;
   void ReleaseArena(std::byte* base, uint64_t bytes) override;
   void Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) override;
   void Download(const Tensor& src, std::span<float> host) override;
+  void CopyToHost(const Tensor& src, std::span<std::byte> host) override;
+  std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) override;
 
-  void Embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) override;
+  void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
   void MatMul(const Tensor& x, const Tensor& w, const Tensor& out) override;
   void Add(const Tensor& x, const Tensor& y) override;
   void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
-  void Rope(const Tensor& x, int64_t head_dim, std::span<const int32_t> positions, const Tensor& cos,
-            const Tensor& sin) override;
-  void WriteKv(const Tensor& k, const Tensor& v, const KvView& cache, int64_t start) override;
-  void Attention(const Tensor& q, const KvView& cache, int64_t start, const AttentionShape& shape,
-                 const Tensor& scratch, const Tensor& out) override;
+  void Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos, const Tensor& sin) override;
+  void WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
+               const Tensor& destinations) override;
+
+  uint64_t AttentionScratchBytes(const AttentionShape& shape, int64_t rows, int64_t max_seq_len) const override;
+  void PrefillAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_table,
+                        int64_t start, const AttentionShape& shape, const Tensor& scratch, const Tensor& out) override;
+  void DecodeAttention(const Tensor& q, const KvCacheLayout& cache, int64_t layer, const Tensor& page_tables,
+                       const Tensor& seq_lens, int64_t max_seq_len, const AttentionShape& shape, const Tensor& scratch,
+                       const Tensor& out) override;
+
+  // Sampling needs no scratch on the GPU (histograms live in shared memory).
+  uint64_t SampleScratchBytes(int64_t rows, int64_t vocab) const override { return 0; }
+  void Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) override;
 
  private:
   CudaBackend() = default;
   void Init();  // aborts on failure; Create() checked the device first
 
+  // Pinned staging space for one host<->device copy of `bytes` (at most
+  // kStagingBytes): the next free stretch of the current buffer, or the
+  // other buffer once its last copy has finished.
+  std::byte* StagingSpace(uint64_t bytes);
+  // Marks the end of the copy just enqueued from/to the current buffer.
+  void StagingCopied();
+  // Copies `bytes` device bytes to the host through staging, chunk by
+  // chunk, calling consume(staged, offset, n) for each; waits for all
+  // pending ops.
+  template <typename Consume>
+  void CopyOut(const void* device, uint64_t bytes, Consume&& consume);
+
   DeviceDescription description_;
+  int sm_count_ = 0;
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   void* cublas_workspace_ = nullptr;
-  // Pinned host buffers for Upload/Download; each one's event marks the end
-  // of the last copy that used it.
   std::array<std::byte*, 2> staging_{};
+  // Each buffer's event marks the end of the last copy that used it.
   std::array<CUevent_st*, 2> staging_done_{};
+  int staging_current_ = 0;
+  uint64_t staging_used_ = 0;  // bytes of the current buffer handed out
+  bool recording_ = false;     // inside Record: no Upload / Download / CopyToHost
 };
 
 }  // namespace djinn
