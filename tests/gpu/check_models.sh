@@ -38,20 +38,7 @@ if [ "${1:-}" = "--pack" ]; then
   set -e
   binary=$2/tests/gpu/gpu_model_reference_test
   [ -x "$binary" ] || { echo "check_models.sh: $binary missing; ninja -C $2 gpu_model_reference_test" >&2; exit 1; }
-  mkdir -p "$3/bin" "$3/lib"
-  cp "$binary" "$3/bin/"
-  # shellcheck source=SCRIPTDIR/../../scripts/host-libraries.sh
-  . "$root/scripts/host-libraries.sh"
-  added=0
-  while read -r soname path; do
-    if is_host_library "$soname"; then continue; fi
-    case "$soname" in libcudart.so.* | libcublas.so.* | libcublasLt.so.*) continue ;; esac
-    [ -e "$3/lib/$soname" ] && continue
-    [ "$path" != "not" ] || { echo "check_models.sh: $soname not found" >&2; exit 1; }
-    cp -L "$path" "$3/lib/$soname"
-    added=$((added + 1))
-  done < <(ldd "$binary" | awk '$2 == "=>" { print $1, $3 }' | sort -u)
-  echo "packed: $3/bin/gpu_model_reference_test ($added libraries added to $3/lib)"
+  "$root/scripts/pack-binary.sh" "$binary" "$3"
   exit 0
 fi
 

@@ -28,21 +28,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ "${1:-}" = "--pack" ]; then
   [ $# -eq 3 ] || { echo "usage: $0 --pack BUILD_DIR PACK_DIR" >&2; exit 2; }
   set -e
-  binary=$2/tests/gpu/gpu_backend_ops_test
-  [ -x "$binary" ] || { echo "run.sh: $binary missing; build it first" >&2; exit 1; }
-  mkdir -p "$3/bin" "$3/lib"
-  cp "$binary" "$3/bin/"
+  "$here/../../scripts/pack-binary.sh" "$2/tests/gpu/gpu_backend_ops_test" "$3"
   cp "$here/run.sh" "$3/run.sh"
-  if [ -f "$here/../../scripts/host-libraries.sh" ]; then . "$here/../../scripts/host-libraries.sh"; else is_host_library() { return 1; }; fi
-  ldd "$binary" | awk '$2 == "=>" { print $1, $3 }' | sort -u | while read -r soname path; do
-    if is_host_library "$soname"; then continue; fi
-    case "$soname" in libcudart.so.* | libcublas.so.* | libcublasLt.so.*)
-      [ "${DJINN_PACK_CUDA:-0}" = 1 ] || continue ;;
-    esac
-    [ "$path" != "not" ] || { echo "run.sh: $soname not found" >&2; exit 1; }
-    cp -L "$path" "$3/lib/$soname"
-  done
-  echo "packed: $3 ($(ls "$3/lib" | wc -l) libraries); run: $3/run.sh $3"
+  echo "run: $3/run.sh $3"
   exit 0
 fi
 
