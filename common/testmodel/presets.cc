@@ -70,6 +70,13 @@ std::vector<ModelPreset> AllPresets() {
   sharded.max_shard_bytes = 256 * 1024;
   presets.push_back(sharded);
 
+  // "tiny" with 12 layers (2.1 MB in float32): enough layers for a budget to
+  // keep some resident and stream the rest through the ring buffer in CI.
+  ModelPreset deep = tiny;
+  deep.name = "tiny-deep";
+  deep.num_hidden_layers = 12;
+  presets.push_back(deep);
+
   // Llama-3.2-1B shape (bfloat16, 2.1 GB) with a 32000 vocabulary.
   ModelPreset l1b;
   l1b.name = "llama-1b";

@@ -66,6 +66,18 @@ struct SamplingRow {
 };
 static_assert(sizeof(SamplingRow) == 4 * sizeof(int32_t));
 
+// The two queues a backend runs work on, in issue order within each: every
+// op above runs on the compute queue; CopyToDevice runs on the copy queue, so
+// that streamed weights arrive while the GPU computes.
+enum class Queue { kCompute, kCopy };
+
+// A point in one queue's work (RecordEvent) that work on the other queue, or
+// the host, can wait for. Reusable: each RecordEvent moves the point.
+class QueueEvent {
+ public:
+  virtual ~QueueEvent() = default;
+};
+
 // Ops recorded once and replayed many times (a CUDA graph on the GPU). Replay
 // re-runs the recorded ops with the same arguments; the contents of the
 // tensors they read may have changed in between.
@@ -103,8 +115,26 @@ class Backend {
   virtual void CopyToHost(const Tensor& src, std::span<std::byte> host) = 0;
 
   // Records the ops `issue` makes, without running them, for replay. The ops
-  // must not Upload, Download or CopyToHost.
+  // must not Upload, Download or CopyToHost. They may copy and use events;
+  // then the first copy-queue work must wait for an event recorded on the
+  // compute queue inside `issue`, and the compute queue must end by waiting
+  // for the copy queue's last event (the recorded work forks and joins).
   virtual std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) = 0;
+
+  // Streaming. Host memory the copy queue reads at full speed (page-locked
+  // on a GPU); RESOURCE_EXHAUSTED when the host cannot provide it.
+  virtual absl::StatusOr<std::byte*> AllocateHostMemory(uint64_t bytes) = 0;
+  virtual void FreeHostMemory(std::byte* memory, uint64_t bytes) = 0;
+  // On the copy queue: `bytes` from host memory (AllocateHostMemory) to
+  // backend memory.
+  virtual void CopyToDevice(const std::byte* host, void* device, uint64_t bytes) = 0;
+  virtual std::unique_ptr<QueueEvent> CreateEvent() = 0;
+  // Places `event` after everything issued to `queue` so far.
+  virtual void RecordEvent(QueueEvent* event, Queue queue) = 0;
+  // Work issued to `queue` from now on starts only once `event` is reached.
+  virtual void WaitForEvent(Queue queue, QueueEvent* event) = 0;
+  // Blocks the calling thread until `event` is reached.
+  virtual void Synchronize(QueueEvent* event) = 0;
 
   // out[t] = table[ids[t]]; ids int32 [n, 1].
   virtual void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;

@@ -93,16 +93,43 @@ int64_t OffsetIn(const Tensor& step_inputs, const Tensor& part) {
 }  // namespace
 
 LlamaModel::LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
-                       KvCacheLayout kv_layout)
+                       KvCacheLayout kv_layout, WeightRing* ring, std::vector<std::byte*> layer_blocks)
     : config_(std::move(config)),
       backend_(backend),
       weights_(std::move(weights)),
       workspace_(workspace),
       kv_layout_(kv_layout),
       attention_shape_{config_.num_attention_heads, config_.num_key_value_heads, config_.head_dim},
+      ring_(ring),
+      layer_blocks_(std::move(layer_blocks)),
+      streamed_index_(config_.num_hidden_layers, -1),
       step_host_(workspace_.step_inputs.elements(), 0),
       sampled_host_(workspace_.shape.max_batch, 0),
-      decode_graphs_(workspace_.shape.max_batch) {}
+      decode_graphs_(workspace_.shape.max_batch) {
+  if (ring_ == nullptr) return;
+  // Streamed layers are those whose weights are not in backend memory: the
+  // loader put them in host memory; the ring knows their order.
+  int next = 0;
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    if (next < ring_->streamed_blocks() && layer_blocks_[l] == ring_->host_block(next)) streamed_index_[l] = next++;
+  }
+}
+
+LayerWeights LlamaModel::LayerForCompute(int64_t l) {
+  const int index = streamed_index_[l];
+  if (index < 0) return weights_.layers[l];
+  std::byte* slot = ring_->Acquire(index);
+  const std::byte* host = layer_blocks_[l];
+  LayerWeights w = weights_.layers[l];
+  for (Tensor* t : {&w.input_norm, &w.qkv, &w.o, &w.post_attention_norm, &w.gate_up, &w.down}) {
+    t->data = slot + (static_cast<const std::byte*>(t->data) - host);
+  }
+  return w;
+}
+
+void LlamaModel::DoneWithLayer(int64_t l) {
+  if (streamed_index_[l] >= 0) ring_->Release(streamed_index_[l]);
+}
 
 uint64_t LlamaModel::WorkspaceBytes(const ModelConfig& config, const WorkspaceShape& shape, DType dtype,
                                     const Backend& backend) {
@@ -137,9 +164,10 @@ void LlamaModel::IssueLayers(int64_t n, int64_t prefill_start) {
   const Tensor gate_up = ws.gate_up.Rows(0, n), activated = ws.activated.Rows(0, n);
   const Tensor positions = ws.positions.Rows(0, n), destinations = ws.destinations.Rows(0, n);
 
+  if (ring_ != nullptr) ring_->BeginPass();
   backend_->Embedding(weights_.embed, ws.ids.Rows(0, n), x);
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    const LayerWeights& w = weights_.layers[l];
+    const LayerWeights w = LayerForCompute(l);
     backend_->RmsNorm(x, w.input_norm, eps, normed);
     backend_->MatMul(normed, w.qkv, qkv);
     backend_->Rope(q, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
@@ -159,6 +187,7 @@ void LlamaModel::IssueLayers(int64_t n, int64_t prefill_start) {
     backend_->MatMul(normed, w.gate_up, gate_up);
     backend_->SiluMul(gate_up.Cols(0, inter), gate_up.Cols(inter, inter), activated);
     backend_->MatMul(activated, w.down, projected);
+    DoneWithLayer(l);
     backend_->Add(x, projected);
   }
 }
@@ -193,6 +222,7 @@ int32_t LlamaModel::Prefill(std::span<const int32_t> tokens, int64_t start, std:
     }
     UploadStepInputs();
     IssueLayers(n, chunk_start);
+    if (ring_ != nullptr) ring_->CountPass();
     if (!all_logits.empty()) {
       const int64_t rows = ws.logits.rows;
       for (int64_t first = 0; first < n; first += rows) {
@@ -246,6 +276,7 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   std::unique_ptr<OpGraph>& graph = decode_graphs_[batch - 1];
   if (graph == nullptr) graph = backend_->Record([this, batch] { IssueDecodeStep(batch); });
   graph->Replay();
+  if (ring_ != nullptr) ring_->CountPass();
   backend_->CopyToHost(ws.sampled.Rows(0, batch),
                        std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), batch)));
   return std::span<const int32_t>(sampled_host_.data(), batch);

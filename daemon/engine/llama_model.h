@@ -29,6 +29,7 @@
 #include "common/model_config.h"
 #include "daemon/backend/backend.h"
 #include "daemon/engine/kv_cache.h"
+#include "daemon/engine/weight_ring.h"
 #include "daemon/memory/arena.h"
 
 namespace djinn {
@@ -88,8 +89,11 @@ struct DecodeRow {
 
 class LlamaModel {
  public:
+  // `ring` streams the layers whose weights live in host memory (null when
+  // every layer is resident); layer_blocks[l] is the start of layer l's
+  // weights (its input_norm), in the arena or in host memory.
   LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
-             KvCacheLayout kv_layout);
+             KvCacheLayout kv_layout, WeightRing* ring = nullptr, std::vector<std::byte*> layer_blocks = {});
 
   // Runs a sequence's prompt tokens at positions start.. through the model,
   // writing their keys and values to its pages, then samples the next token
@@ -125,6 +129,10 @@ class LlamaModel {
   // logits rows [0, n).
   void IssueLogits(int64_t first, int64_t n);
   void IssueDecodeStep(int64_t batch);
+  // Layer l's weights where the ops can read them: resident, or in the ring
+  // slot its block was copied to (Acquire) for streamed layers.
+  LayerWeights LayerForCompute(int64_t l);
+  void DoneWithLayer(int64_t l);
   void UploadStepInputs();
 
   const ModelConfig config_;
@@ -133,6 +141,9 @@ class LlamaModel {
   const LlamaWorkspace workspace_;
   const KvCacheLayout kv_layout_;
   const AttentionShape attention_shape_;
+  WeightRing* const ring_;
+  const std::vector<std::byte*> layer_blocks_;
+  std::vector<int> streamed_index_;  // per layer: its index among streamed layers, -1 if resident
   // Host copy of workspace_.step_inputs, rewritten every pass.
   std::vector<int32_t> step_host_;
   std::vector<int32_t> sampled_host_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/byte_size.h"
+#include "common/host_convert.h"
 #include "common/safetensors.h"
 
 namespace djinn {
@@ -19,6 +20,7 @@ struct WeightSpec {
   int64_t cols;  // 1 for vectors (norm weights)
   Tensor* target;
   int64_t row_offset = 0;
+  int64_t layer = -1;  // the decoder layer it belongs to; -1: embedding, final norm, lm_head
 };
 
 // A weight as the model holds it, and the checkpoint tensors that fill it.
@@ -26,32 +28,38 @@ struct WeightBuffer {
   Tensor* tensor;
   int64_t rows;
   int64_t cols;
+  int64_t layer = -1;
 };
+
+uint64_t Aligned(uint64_t bytes) { return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment; }
 
 void ExpectedWeights(const ModelConfig& c, LlamaWeights* w, std::vector<WeightBuffer>* buffers,
                      std::vector<WeightSpec>* specs) {
+  int64_t layer = -1;
   auto whole = [&](const std::string& name, int64_t rows, int64_t cols, Tensor* target) {
-    buffers->push_back({target, rows, cols});
-    specs->push_back({name, rows, cols, target});
+    buffers->push_back({target, rows, cols, layer});
+    specs->push_back({name, rows, cols, target, 0, layer});
   };
   whole("model.embed_tokens.weight", c.vocab_size, c.hidden_size, &w->embed);
   w->layers.resize(c.num_hidden_layers);
   const int64_t q = c.q_dim(), kv = c.kv_dim(), inter = c.intermediate_size;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights& l = w->layers[i];
+    layer = i;
     const std::string p = absl::StrCat("model.layers.", i, ".");
     whole(p + "input_layernorm.weight", 1, c.hidden_size, &l.input_norm);
-    buffers->push_back({&l.qkv, q + 2 * kv, c.hidden_size});
-    specs->push_back({p + "self_attn.q_proj.weight", q, c.hidden_size, &l.qkv, 0});
-    specs->push_back({p + "self_attn.k_proj.weight", kv, c.hidden_size, &l.qkv, q});
-    specs->push_back({p + "self_attn.v_proj.weight", kv, c.hidden_size, &l.qkv, q + kv});
+    buffers->push_back({&l.qkv, q + 2 * kv, c.hidden_size, i});
+    specs->push_back({p + "self_attn.q_proj.weight", q, c.hidden_size, &l.qkv, 0, i});
+    specs->push_back({p + "self_attn.k_proj.weight", kv, c.hidden_size, &l.qkv, q, i});
+    specs->push_back({p + "self_attn.v_proj.weight", kv, c.hidden_size, &l.qkv, q + kv, i});
     whole(p + "self_attn.o_proj.weight", c.hidden_size, q, &l.o);
     whole(p + "post_attention_layernorm.weight", 1, c.hidden_size, &l.post_attention_norm);
-    buffers->push_back({&l.gate_up, 2 * inter, c.hidden_size});
-    specs->push_back({p + "mlp.gate_proj.weight", inter, c.hidden_size, &l.gate_up, 0});
-    specs->push_back({p + "mlp.up_proj.weight", inter, c.hidden_size, &l.gate_up, inter});
+    buffers->push_back({&l.gate_up, 2 * inter, c.hidden_size, i});
+    specs->push_back({p + "mlp.gate_proj.weight", inter, c.hidden_size, &l.gate_up, 0, i});
+    specs->push_back({p + "mlp.up_proj.weight", inter, c.hidden_size, &l.gate_up, inter, i});
     whole(p + "mlp.down_proj.weight", c.hidden_size, inter, &l.down);
   }
+  layer = -1;
   whole("model.norm.weight", 1, c.hidden_size, &w->final_norm);
   if (!c.tie_word_embeddings) whole("lm_head.weight", c.vocab_size, c.hidden_size, &w->lm_head);
 }
@@ -70,8 +78,10 @@ absl::Status CheckShape(const WeightSpec& spec, const TensorInfo& info) {
 
 LoadedWeights::~LoadedWeights() {
   model.reset();
+  ring.reset();
   kv_cache.reset();
   for (const ArenaBlock& block : blocks) arena->Free(block);
+  for (const auto& [memory, bytes] : host_blocks) backend->FreeHostMemory(memory, bytes);
 }
 
 absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& directory, const LoadSettings& settings,
@@ -81,6 +91,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   };
   auto loaded = std::make_unique<LoadedWeights>();
   loaded->arena = arena;
+  loaded->backend = backend;
 
   // 1. Config, tokenizer, tensor headers: everything is validated before any
   //    memory is taken.
@@ -109,8 +120,8 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     weight_bytes += static_cast<uint64_t>(spec.rows * spec.cols) * DTypeSize(dtype);
   }
 
-  // 2. Plan: context length, workspace, weights, then as many KV slots as
-  //    were asked for and fit.
+  // 2. Plan (residency_plan.h): which layers stay resident and which stream
+  //    through the ring, how many KV sequences fit.
   report(LoadPhase::kPlanning, 0, weight_bytes);
   int64_t context = settings.max_context_length > 0 ? settings.max_context_length : c.max_position_embeddings;
   if (context > c.max_position_embeddings) {
@@ -125,27 +136,63 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   workspace_shape.max_batch = wanted;
   workspace_shape.page_tokens = context;  // one page per KV slot (kv_cache.h)
   const uint64_t workspace_bytes = LlamaModel::WorkspaceBytes(c, workspace_shape, dtype, *backend);
-  const uint64_t minimum = weight_bytes + workspace_bytes + kv_shape.BytesPerSequence();
-  const uint64_t available = arena->Usage().free();
-  if (minimum > available) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "model needs at least ", FormatBytes(minimum), " (weights ", FormatBytes(weight_bytes), ", workspace ",
-        FormatBytes(workspace_bytes), ", one KV-cache sequence ", FormatBytes(kv_shape.BytesPerSequence()),
-        ") but only ", FormatBytes(available), " of the budget is free"));
+  // Every layer's tensors share one block; every layer has the same shape.
+  uint64_t layer_bytes = 0, fixed_bytes = 0;
+  for (const WeightBuffer& buffer : buffers) {
+    const uint64_t bytes = Aligned(static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype));
+    if (buffer.layer == 0) layer_bytes += bytes;
+    if (buffer.layer < 0) fixed_bytes += bytes;
   }
+  PlanInputs plan_inputs;
+  plan_inputs.budget_free_bytes = arena->Usage().free();
+  plan_inputs.layers = c.num_hidden_layers;
+  plan_inputs.layer_bytes = layer_bytes;
+  plan_inputs.fixed_weight_bytes = fixed_bytes;
+  plan_inputs.workspace_bytes = workspace_bytes;
+  plan_inputs.kv_bytes_per_sequence = kv_shape.BytesPerSequence();
+  plan_inputs.wanted_sequences = wanted;
+  plan_inputs.allow_streaming = settings.allow_streaming;
+  absl::StatusOr<ResidencyPlan> plan = PlanResidency(plan_inputs);
+  if (!plan.ok()) return plan.status();
+  loaded->plan = *plan;
   auto take = [&](uint64_t bytes, MemoryCategory category) -> absl::StatusOr<ArenaBlock> {
     absl::StatusOr<ArenaBlock> block = arena->Allocate(bytes, category);
     if (block.ok()) loaded->blocks.push_back(*block);
     return block;
   };
 
-  // 3. Weights, converted to the compute dtype as they are copied in.
+  // 3. Weights, converted to the compute dtype as they are copied in:
+  //    resident ones into the arena, streamed layers into host memory.
   report(LoadPhase::kLoadingWeights, 0, weight_bytes);
+  std::vector<std::byte*> layer_blocks(c.num_hidden_layers, nullptr);
+  auto place_layer = [&](int64_t layer) -> absl::Status {
+    std::byte* base;
+    if (plan->layers[layer] == LayerPlacement::kResident) {
+      absl::StatusOr<ArenaBlock> block = take(layer_bytes, MemoryCategory::kWeights);
+      if (!block.ok()) return block.status();
+      base = block->data;
+    } else {
+      absl::StatusOr<std::byte*> host = backend->AllocateHostMemory(layer_bytes);
+      if (!host.ok()) return host.status();
+      loaded->host_blocks.push_back({*host, layer_bytes});
+      base = *host;
+    }
+    layer_blocks[layer] = base;
+    for (const WeightBuffer& buffer : buffers) {
+      if (buffer.layer != layer) continue;
+      *buffer.tensor = Tensor{base, dtype, buffer.rows, buffer.cols};
+      base += Aligned(buffer.tensor->bytes());
+    }
+    return absl::OkStatus();
+  };
   uint64_t done = 0;
   size_t next_buffer = 0;  // buffers are taken in the order their first tensor loads
   for (const WeightSpec& spec : specs) {
     if (settings.cancelled && settings.cancelled()) return absl::CancelledError("load cancelled");
-    if (spec.target->data == nullptr) {
+    if (spec.layer >= 0 && layer_blocks[spec.layer] == nullptr) {
+      if (absl::Status placed = place_layer(spec.layer); !placed.ok()) return placed;
+    } else if (spec.layer < 0 && spec.target->data == nullptr) {
+      while (buffers[next_buffer].layer >= 0) ++next_buffer;
       const WeightBuffer& buffer = buffers[next_buffer++];
       absl::StatusOr<ArenaBlock> block =
           take(static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype), MemoryCategory::kWeights);
@@ -154,31 +201,39 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     }
     const TensorInfo* info = (*files)->Find(spec.name);
     const Tensor part = spec.target->Rows(spec.row_offset, spec.rows);
-    backend->Upload((*files)->Data(*info), info->dtype, part);
+    if (spec.layer >= 0 && plan->layers[spec.layer] == LayerPlacement::kStreamed) {
+      ConvertHost((*files)->Data(*info).data(), info->dtype, static_cast<std::byte*>(part.data), dtype,
+                  part.elements());
+    } else {
+      backend->Upload((*files)->Data(*info), info->dtype, part);
+    }
     done += part.bytes();
     report(LoadPhase::kLoadingWeights, done, weight_bytes);
   }
   if (c.tie_word_embeddings) weights.lm_head = weights.embed;
   loaded->weight_bytes = weight_bytes;
 
-  // 4. Workspace and KV cache.
+  // 4. Ring buffer, workspace and KV cache.
   report(LoadPhase::kAllocatingKvCache, done, weight_bytes);
+  if (plan->streamed_layers > 0) {
+    absl::StatusOr<ArenaBlock> ring = take(plan->ring_bytes, MemoryCategory::kRingBuffer);
+    if (!ring.ok()) return ring.status();
+    std::vector<const std::byte*> streamed;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      if (plan->layers[l] == LayerPlacement::kStreamed) streamed.push_back(layer_blocks[l]);
+    }
+    loaded->ring = std::make_unique<WeightRing>(backend, ring->data, plan->ring_slots, layer_bytes, std::move(streamed));
+  }
   absl::StatusOr<ArenaBlock> workspace = take(workspace_bytes, MemoryCategory::kWorkspace);
   if (!workspace.ok()) return workspace.status();
-  const uint64_t per_sequence = kv_shape.BytesPerSequence();
-  const uint64_t room = arena->LargestFreeRange();
-  const int slots = static_cast<int>(std::min<uint64_t>(wanted, room / per_sequence));
-  if (slots == 0) {
-    return absl::ResourceExhaustedError(absl::StrCat("no room for a KV cache: one sequence of ", context,
-                                                     " tokens needs ", FormatBytes(per_sequence)));
-  }
-  absl::StatusOr<ArenaBlock> kv_block = take(per_sequence * slots, MemoryCategory::kKvCache);
+  const int slots = plan->kv_sequences;
+  absl::StatusOr<ArenaBlock> kv_block = take(kv_shape.BytesPerSequence() * slots, MemoryCategory::kKvCache);
   if (!kv_block.ok()) return kv_block.status();
   loaded->kv_cache = std::make_unique<KvCache>(kv_shape, slots, *kv_block);
   workspace_shape.max_batch = slots;  // never more rows than sequences can be live
   loaded->model = std::make_unique<LlamaModel>(
       c, backend, std::move(weights), LlamaModel::MakeWorkspace(c, workspace_shape, dtype, *workspace, backend),
-      loaded->kv_cache->layout());
+      loaded->kv_cache->layout(), loaded->ring.get(), std::move(layer_blocks));
   report(LoadPhase::kReady, done, weight_bytes);
   return loaded;
 }

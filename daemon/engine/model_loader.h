@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,8 @@
 #include "daemon/backend/backend.h"
 #include "daemon/engine/kv_cache.h"
 #include "daemon/engine/llama_model.h"
+#include "daemon/engine/residency_plan.h"
+#include "daemon/engine/weight_ring.h"
 #include "daemon/memory/arena.h"
 
 namespace djinn {
@@ -34,6 +37,9 @@ struct LoadSettings {
   int max_sequences = 0;           // 0: kDefaultMaxSequences, lowered to what fits
   std::function<void(const LoadProgress&)> on_progress;
   std::function<bool()> cancelled;  // polled between tensors
+  // Stream layers that do not fit through a ring buffer (residency_plan.h);
+  // false: every layer resident or RESOURCE_EXHAUSTED.
+  bool allow_streaming = true;
 };
 
 constexpr int kDefaultMaxSequences = 8;
@@ -45,9 +51,13 @@ struct LoadedWeights {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<KvCache> kv_cache;
+  ResidencyPlan plan;
+  std::unique_ptr<WeightRing> ring;  // null when every layer is resident
   std::vector<ArenaBlock> blocks;
+  std::vector<std::pair<std::byte*, uint64_t>> host_blocks;  // streamed layers (AllocateHostMemory)
   uint64_t weight_bytes = 0;  // as held by the backend
   Arena* arena = nullptr;
+  Backend* backend = nullptr;
 
   LoadedWeights() = default;
   LoadedWeights(const LoadedWeights&) = delete;

@@ -122,6 +122,13 @@ RunnerCounters ModelRunner::counters() const {
   return c;
 }
 
+RingCounters ModelRunner::ring_counters() const {
+  if (weights_->ring == nullptr) return {};
+  // The runner thread updates them under compute_mutex_.
+  absl::MutexLock lock(&compute_mutex_);
+  return weights_->ring->counters();
+}
+
 absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<int32_t>& tokens) {
   const int64_t vocab = weights_->config.vocab_size;
   if (tokens.empty() || static_cast<int64_t>(tokens.size()) > weights_->model->context_length()) {

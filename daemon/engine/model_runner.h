@@ -54,6 +54,8 @@ class ModelRunner {
 
   const LoadedWeights& weights() const { return *weights_; }
   RunnerCounters counters() const;
+  // What the model's weight ring has copied (zero when nothing streams).
+  RingCounters ring_counters() const;
 
  private:
   struct Sequence;
@@ -80,7 +82,7 @@ class ModelRunner {
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   RunnerCounters counters_ ABSL_GUARDED_BY(mutex_);
   // Serialises model use between the runner thread and ScoreTokens.
-  absl::Mutex compute_mutex_;
+  mutable absl::Mutex compute_mutex_;
   std::thread thread_;
 };
 

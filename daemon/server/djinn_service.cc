@@ -160,13 +160,25 @@ v1::StatsResponse DjinnService::Snapshot() const {
   memory->set_free_bytes(usage.free());
 
   uint64_t kv_used = 0, queued = 0, active = 0, prompt_tokens = 0, generated_tokens = 0;
+  uint64_t host_bytes = 0, ring_capacity = 0, h2d_bytes = 0;
+  uint32_t ring_slots = 0;
   for (const ModelInfo& info : registry_->List()) {
     v1::ModelStats* model = out.add_models();
     model->set_name(info.name);
     model->set_state(ToProto(info.state));
     model->set_weight_bytes(info.weight_bytes);
-    model->set_resident_bytes(info.weight_bytes);  // everything is resident until weights stream
-    model->set_resident_layers(static_cast<uint32_t>(info.config.num_hidden_layers));
+    model->set_resident_bytes(info.plan.resident_weight_bytes);
+    model->set_streamed_bytes(info.plan.streamed_weight_bytes);
+    model->set_resident_layers(static_cast<uint32_t>(info.plan.resident_layers));
+    model->set_streamed_layers(static_cast<uint32_t>(info.plan.streamed_layers));
+    for (const std::string& line : info.plan.explanation) model->add_plan(line);
+    model->set_ring_buffer_bytes(info.plan.ring_bytes);
+    model->set_ring_buffer_slots(static_cast<uint32_t>(info.plan.ring_slots));
+    model->set_streamed_bytes_per_pass(info.plan.streamed_weight_bytes);
+    host_bytes += info.plan.streamed_weight_bytes;
+    ring_capacity += info.plan.ring_bytes;
+    ring_slots += static_cast<uint32_t>(info.plan.ring_slots);
+    h2d_bytes += info.ring.bytes_copied;
     model->set_kv_sequences_total(static_cast<uint32_t>(info.max_sequences));
     model->set_kv_sequences_active(static_cast<uint32_t>(info.counters.active));
     model->set_kv_cache_bytes(info.kv_cache_bytes);
@@ -190,10 +202,12 @@ v1::StatsResponse DjinnService::Snapshot() const {
   requests->set_generate_queued(queued);
   requests->set_prompt_tokens_total(prompt_tokens);
   requests->set_generated_tokens_total(generated_tokens);
-  // Ring buffer and PCIe counters stay zero until weights stream (CPU and
-  // fully resident models copy nothing per step).
-  out.mutable_ring_buffer();
-  out.mutable_pcie();
+  memory->set_host_pinned_bytes(host_bytes);
+  // Stalls and achieved bandwidth need timing on the copy queue; not yet.
+  out.mutable_ring_buffer()->set_capacity_bytes(ring_capacity);
+  out.mutable_ring_buffer()->set_used_bytes(ring_capacity);  // a pass fills every slot
+  out.mutable_ring_buffer()->set_slots(ring_slots);
+  out.mutable_pcie()->set_h2d_bytes_total(h2d_bytes);
   return out;
 }
 

@@ -38,6 +38,8 @@ struct ModelInfo {
   int max_sequences = 0;
   uint64_t kv_cache_bytes = 0;
   uint64_t kv_bytes_per_sequence = 0;
+  ResidencyPlan plan;
+  RingCounters ring;  // zero when nothing streams
   RunnerCounters counters;
 };
 

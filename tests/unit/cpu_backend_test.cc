@@ -5,6 +5,9 @@
 // independent MatMul, strided views giving what dense copies give, a paged
 // KV cache read through its page table, decode attention equal to the last
 // prefill row, replayable recordings, and Sample following SampleFromLogits.
+// Streaming: host memory, copies on the copy thread in issue order, events
+// that order compute after copies (and move when recorded again), recorded
+// fork/join replays, and a two-slot ring against a direct computation.
 #include "daemon/backend/cpu/cpu_backend.h"
 
 #include <algorithm>
@@ -13,11 +16,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <span>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/float16.h"
 #include "daemon/engine/sampling/sampler.h"
 #include "gtest/gtest.h"
@@ -896,6 +902,270 @@ TEST(CpuBackendTest, RecordRunsNothingAndReplayRerunsWithCurrentContents) {
   EXPECT_FALSE(SameBits(logits_a, logits_b)) << "the second replay must see the new ids";
   // Row 0 is greedy: the argmax of its logits.
   EXPECT_EQ(chosen[0], std::max_element(logits.begin(), logits.begin() + vocab) - logits.begin());
+}
+
+// --- Streaming: host memory, the copy queue, events -----------------------------
+
+// Host memory from the backend, freed with it.
+class HostBuffer {
+ public:
+  HostBuffer(Backend& backend, uint64_t bytes) : backend_(backend), bytes_(bytes) {
+    absl::StatusOr<std::byte*> memory = backend.AllocateHostMemory(bytes);
+    EXPECT_TRUE(memory.ok()) << memory.status();
+    if (memory.ok()) data_ = *memory;
+  }
+  ~HostBuffer() { backend_.FreeHostMemory(data_, bytes_); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+
+  std::byte* data() const { return data_; }
+  float* floats() const { return reinterpret_cast<float*>(data_); }
+
+ private:
+  Backend& backend_;
+  std::byte* data_ = nullptr;
+  uint64_t bytes_;
+};
+
+// Big enough that a memcpy of it takes milliseconds: a missing wait shows as
+// wrong data rather than as a lucky race.
+constexpr uint64_t kBigBytes = 64ull << 20;
+constexpr int64_t kBigFloats = static_cast<int64_t>(kBigBytes / sizeof(float));
+
+// A value per (index, round) that no other index or round has.
+float Pattern(int64_t i, int round) { return static_cast<float>(i % 1000003) + 0.25f * static_cast<float>(round + 1); }
+
+TEST(CpuBackendStreamingTest, HostMemoryIsAlignedAndWritable) {
+  CpuBackend backend(1);
+  for (uint64_t bytes : {uint64_t{1}, uint64_t{4097}, uint64_t{3} << 20}) {
+    absl::StatusOr<std::byte*> memory = backend.AllocateHostMemory(bytes);
+    ASSERT_TRUE(memory.ok()) << memory.status();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(*memory) % 4096, 0u) << bytes;
+    std::memset(*memory, 0x5a, bytes);
+    EXPECT_EQ((*memory)[bytes - 1], std::byte{0x5a});
+    backend.FreeHostMemory(*memory, bytes);
+  }
+}
+
+TEST(CpuBackendStreamingTest, HostMemoryTooLargeIsResourceExhausted) {
+  CpuBackend backend(1);
+  const absl::StatusOr<std::byte*> memory = backend.AllocateHostMemory(uint64_t{1} << 62);
+  ASSERT_FALSE(memory.ok());
+  EXPECT_EQ(memory.status().code(), absl::StatusCode::kResourceExhausted) << memory.status();
+  // The backend still works.
+  HostBuffer small(backend, 64);
+  ASSERT_NE(small.data(), nullptr);
+}
+
+TEST(CpuBackendStreamingTest, CopiesLandWithTheRightBytes) {
+  CpuBackend backend(2);
+  const uint64_t bytes = (5ull << 20) + 13;  // not a multiple of anything
+  std::vector<std::byte> device(bytes + 2, std::byte{0});
+  HostBuffer host(backend, bytes);
+  ASSERT_NE(host.data(), nullptr);
+  std::mt19937 rng(150);
+  for (uint64_t i = 0; i < bytes; ++i) host.data()[i] = std::byte(rng() & 0xff);
+  // Three pieces, out of order, at unaligned offsets; the byte after the end
+  // must stay untouched.
+  const uint64_t a = 1000001, b = 3000017;
+  backend.CopyToDevice(host.data() + b, device.data() + 1 + b, bytes - b);
+  backend.CopyToDevice(host.data(), device.data() + 1, a);
+  backend.CopyToDevice(host.data() + a, device.data() + 1 + a, b - a);
+  const std::unique_ptr<QueueEvent> done = backend.CreateEvent();
+  backend.RecordEvent(done.get(), Queue::kCopy);
+  backend.Synchronize(done.get());
+  EXPECT_EQ(device[0], std::byte{0});
+  EXPECT_EQ(std::memcmp(device.data() + 1, host.data(), bytes), 0);
+  EXPECT_EQ(device[bytes + 1], std::byte{0});
+}
+
+TEST(CpuBackendStreamingTest, CopiesToOneDestinationLandInIssueOrder) {
+  CpuBackend backend(1);
+  // A big copy then a small one over its first bytes, again and again: run
+  // out of order, the big one would overwrite the small one. A first copy
+  // elsewhere keeps the copy thread busy while both are queued behind it.
+  const int64_t big_floats = kBigFloats / 4, small_floats = 1024;
+  std::vector<float> device(big_floats, kNaN), elsewhere(big_floats, kNaN);
+  HostBuffer big(backend, kBigBytes / 4), small(backend, 4096);
+  const std::unique_ptr<QueueEvent> done = backend.CreateEvent();
+  for (int round = 0; round < 4; ++round) {
+    // The host buffers are rewritten only once the previous round's copies
+    // have finished (Synchronize below).
+    for (int64_t i = 0; i < big_floats; ++i) big.floats()[i] = Pattern(i, round);
+    for (int64_t i = 0; i < small_floats; ++i) small.floats()[i] = -Pattern(i, round);
+    backend.CopyToDevice(big.data(), elsewhere.data(), kBigBytes / 4);
+    backend.CopyToDevice(big.data(), device.data(), kBigBytes / 4);
+    backend.CopyToDevice(small.data(), device.data(), 4096);
+    backend.RecordEvent(done.get(), Queue::kCopy);
+    backend.Synchronize(done.get());
+    for (int64_t i = 0; i < small_floats; ++i) ASSERT_EQ(device[i], -Pattern(i, round)) << "round " << round << " " << i;
+    for (int64_t i = small_floats; i < big_floats; ++i) {
+      ASSERT_EQ(device[i], Pattern(i, round)) << "round " << round << " " << i;
+    }
+  }
+}
+
+TEST(CpuBackendStreamingTest, ComputeWaitingForACopyEventSeesTheData) {
+  CpuBackend backend(2);
+  std::vector<float> x(kBigFloats, kNaN), ones(kBigFloats, 1.0f);
+  HostBuffer host(backend, kBigBytes);
+  for (int64_t i = 0; i < kBigFloats; ++i) host.floats()[i] = Pattern(i, 0);
+  const std::unique_ptr<QueueEvent> copied = backend.CreateEvent();
+  backend.CopyToDevice(host.data(), x.data(), kBigBytes);
+  backend.RecordEvent(copied.get(), Queue::kCopy);
+  backend.WaitForEvent(Queue::kCompute, copied.get());
+  // Add runs on the compute queue (this thread): without the wait it would
+  // read NaN from the part the copy had not reached yet.
+  backend.Add(View(x, 1, kBigFloats), View(ones, 1, kBigFloats));
+  for (int64_t i = 0; i < kBigFloats; ++i) ASSERT_EQ(x[i], Pattern(i, 0) + 1.0f) << i;
+}
+
+TEST(CpuBackendStreamingTest, RecordingAnEventAgainMovesItsPoint) {
+  CpuBackend backend(1);
+  std::vector<float> first(16, kNaN), second(kBigFloats, kNaN);
+  HostBuffer host(backend, kBigBytes);
+  for (int64_t i = 0; i < kBigFloats; ++i) host.floats()[i] = Pattern(i, 1);
+  const std::unique_ptr<QueueEvent> event = backend.CreateEvent();
+  // Never recorded: reached.
+  backend.Synchronize(event.get());
+  backend.WaitForEvent(Queue::kCompute, event.get());
+
+  backend.CopyToDevice(host.data(), first.data(), 16 * sizeof(float));
+  backend.RecordEvent(event.get(), Queue::kCopy);
+  backend.Synchronize(event.get());
+  for (int64_t i = 0; i < 16; ++i) ASSERT_EQ(first[i], Pattern(i, 1));
+
+  // The same event after a big copy: it now stands after that copy.
+  backend.CopyToDevice(host.data(), second.data(), kBigBytes);
+  backend.RecordEvent(event.get(), Queue::kCopy);
+  backend.Synchronize(event.get());
+  for (int64_t i = 0; i < kBigFloats; ++i) ASSERT_EQ(second[i], Pattern(i, 1)) << i;
+
+  // And once more, waited for by compute instead of the host.
+  std::fill(second.begin(), second.end(), kNaN);
+  backend.CopyToDevice(host.data(), second.data(), kBigBytes);
+  backend.RecordEvent(event.get(), Queue::kCopy);
+  backend.WaitForEvent(Queue::kCompute, event.get());
+  std::vector<float> last(1);
+  backend.Download(View(second, 1, kBigFloats).Cols(kBigFloats - 1, 1), last);
+  EXPECT_EQ(last[0], Pattern(kBigFloats - 1, 1));
+  for (int64_t i = 0; i < kBigFloats; ++i) ASSERT_EQ(second[i], Pattern(i, 1)) << i;
+
+  // Recorded on compute, the event is reached at once, whoever waits.
+  backend.RecordEvent(event.get(), Queue::kCompute);
+  backend.Synchronize(event.get());
+  backend.WaitForEvent(Queue::kCopy, event.get());
+  backend.WaitForEvent(Queue::kCompute, event.get());
+}
+
+TEST(CpuBackendStreamingTest, RecordedForkAndJoinReplaysWithNewHostData) {
+  CpuBackend backend(2);
+  // The copy fills a table that Embedding then reads last row first: the
+  // rows the copy reaches last are read first, so a missing join shows.
+  const int64_t rows = 4096, cols = 1024, n = rows * cols;  // 16 MiB
+  std::vector<float> table(n, kNaN), out(n, kNaN);
+  std::vector<int32_t> ids(rows);
+  for (int64_t t = 0; t < rows; ++t) ids[t] = static_cast<int32_t>(rows - 1 - t);
+  HostBuffer host(backend, n * sizeof(float));
+  const std::unique_ptr<QueueEvent> fork = backend.CreateEvent(), join = backend.CreateEvent();
+  const std::unique_ptr<OpGraph> graph = backend.Record([&] {
+    backend.RecordEvent(fork.get(), Queue::kCompute);
+    backend.WaitForEvent(Queue::kCopy, fork.get());
+    backend.CopyToDevice(host.data(), table.data(), n * sizeof(float));
+    backend.RecordEvent(join.get(), Queue::kCopy);
+    backend.WaitForEvent(Queue::kCompute, join.get());
+    backend.Embedding(View(table, rows, cols), Column(ids), View(out, rows, cols));
+  });
+  ASSERT_NE(graph, nullptr);
+  // Record issued nothing, copies included: once the copy queue is idle,
+  // the table is still NaN.
+  const std::unique_ptr<QueueEvent> idle = backend.CreateEvent();
+  backend.RecordEvent(idle.get(), Queue::kCopy);
+  backend.Synchronize(idle.get());
+  for (float v : table) ASSERT_TRUE(std::isnan(v)) << "Record ran the ops";
+
+  for (int round = 0; round < 5; ++round) {
+    for (int64_t i = 0; i < n; ++i) host.floats()[i] = Pattern(i, round);
+    std::fill(table.begin(), table.end(), kNaN);
+    std::fill(out.begin(), out.end(), kNaN);
+    graph->Replay();
+    // Replay ends with compute joined to the copy: out is final now.
+    for (int64_t t = 0; t < rows; ++t) {
+      for (int64_t c = 0; c < cols; ++c) {
+        ASSERT_EQ(out[t * cols + c], Pattern((rows - 1 - t) * cols + c, round)) << "round " << round << " row " << t;
+      }
+    }
+  }
+}
+
+// The weight-streaming pattern: blocks of a host array go through two
+// device slots in turn while compute consumes them; a slot is refilled only
+// after the op that read it (the copy queue waits for the consumer's event).
+TEST(CpuBackendStreamingTest, TwoSlotRingEqualsDirectComputation) {
+  CpuBackend backend(3);
+  const int64_t blocks = 7, m = 2048, k = 1024, n = 3;  // each block a [m, k] weight, 8 MiB
+  const uint64_t block_bytes = m * k * sizeof(float);
+  std::vector<float> x = Random(n * k, 153);
+  std::vector<std::vector<float>> slots(2, std::vector<float>(m * k, kNaN));
+  std::vector<float> out(blocks * n * m, kNaN);
+  const std::vector<float> weights = Random(blocks * m * k, 152);
+  HostBuffer host(backend, blocks * block_bytes);
+  std::memcpy(host.data(), weights.data(), blocks * block_bytes);
+  std::unique_ptr<QueueEvent> filled[2] = {backend.CreateEvent(), backend.CreateEvent()};
+  std::unique_ptr<QueueEvent> consumed[2] = {backend.CreateEvent(), backend.CreateEvent()};
+
+  auto issue_block = [&](int64_t b) {
+    const int s = static_cast<int>(b % 2);
+    backend.WaitForEvent(Queue::kCopy, consumed[s].get());
+    backend.CopyToDevice(host.data() + b * block_bytes, slots[s].data(), block_bytes);
+    backend.RecordEvent(filled[s].get(), Queue::kCopy);
+  };
+  issue_block(0);
+  issue_block(1);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int s = static_cast<int>(b % 2);
+    backend.WaitForEvent(Queue::kCompute, filled[s].get());
+    backend.MatMul(View(x, n, k), View(slots[s], m, k), Tensor{out.data() + b * n * m, DType::kFloat32, n, m});
+    backend.RecordEvent(consumed[s].get(), Queue::kCompute);
+    if (b + 2 < blocks) issue_block(b + 2);
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::vector<float> w(weights.begin() + b * m * k, weights.begin() + (b + 1) * m * k), want(n * m);
+    backend.MatMul(View(x, n, k), View(w, m, k), View(want, n, m));
+    const std::vector<float> got(out.begin() + b * n * m, out.begin() + (b + 1) * n * m);
+    EXPECT_TRUE(SameBits(got, want)) << "block " << b;
+  }
+}
+
+TEST(CpuBackendStreamingTest, FreeHostMemoryWaitsForQueuedCopies) {
+  CpuBackend backend(1);
+  std::vector<float> dst(kBigFloats, kNaN);
+  {
+    absl::StatusOr<std::byte*> memory = backend.AllocateHostMemory(kBigBytes);
+    ASSERT_TRUE(memory.ok()) << memory.status();
+    auto* src = reinterpret_cast<float*>(*memory);
+    for (int64_t i = 0; i < kBigFloats; ++i) src[i] = Pattern(i, 2);
+    backend.CopyToDevice(*memory, dst.data(), kBigBytes);
+    // Freed while the copy runs: must wait for it, or the copy reads
+    // unmapped memory.
+    backend.FreeHostMemory(*memory, kBigBytes);
+  }
+  for (int64_t i = 0; i < kBigFloats; ++i) ASSERT_EQ(dst[i], Pattern(i, 2)) << i;
+}
+
+TEST(CpuBackendStreamingTest, DestructionFinishesQueuedCopies) {
+  const int copies = 6;
+  const int64_t n = kBigFloats / 8;
+  std::vector<float> source(n);
+  for (int64_t i = 0; i < n; ++i) source[i] = Pattern(i, 3);
+  std::vector<std::vector<float>> dst(copies, std::vector<float>(n, kNaN));
+  {
+    CpuBackend backend(1);
+    for (int c = 0; c < copies; ++c) {
+      backend.CopyToDevice(reinterpret_cast<const std::byte*>(source.data()), dst[c].data(), n * sizeof(float));
+    }
+  }
+  for (int c = 0; c < copies; ++c) EXPECT_EQ(dst[c], source) << "copy " << c;
 }
 
 // --- Sample -------------------------------------------------------------------

@@ -626,6 +626,53 @@ void SampledIsTheSameAloneAndBatched() {
   }
 }
 
+// A budget too small for every layer streams the last ones through the ring
+// buffer; the outputs are exactly those of the all-resident model (same
+// kernels, same order), whatever share of the layers streams.
+void StreamedLayersGiveTheSameResults() {
+  Budget everything;
+  std::unique_ptr<ModelRunner> resident = MustRun(everything, "tiny-deep");
+  ASSERT_NE(resident, nullptr);
+  ASSERT_EQ(resident->weights().plan.streamed_layers, 0);
+  const std::vector<int32_t> prompt = Prompt(70, 11);  // more than one 64-row prefill chunk
+  absl::StatusOr<std::vector<float>> reference_logits = resident->ScoreTokens(prompt);
+  ASSERT_TRUE(reference_logits.ok());
+  const Outcome reference = Generate(*resident, Greedy(prompt, 24));
+  const uint64_t all = everything.arena->Usage().capacity - everything.arena->Usage().free();
+  resident.reset();
+
+  int previous_streamed = 0;
+  for (uint64_t cut_layers : {5, 8, 11}) {
+    SCOPED_TRACE(::testing::Message() << "budget short of " << cut_layers << " layers");
+    // One layer's float32 bytes, from the config (plus the arena's per-tensor alignment).
+    absl::StatusOr<ModelConfig> config = LoadModelConfig(Models::Get().Dir("tiny-deep").string());
+    ASSERT_TRUE(config.ok());
+    const int64_t h = config->hidden_size;
+    const uint64_t layer =
+        4 * static_cast<uint64_t>(2 * h * config->q_dim() + 2 * h * config->kv_dim() + 3 * h * config->intermediate_size +
+                                  2 * h) +
+        6 * Arena::kAlignment;
+    Budget budget(all - cut_layers * layer + 4 * layer + 64 * Arena::kAlignment);
+    LoadSettings settings;
+    settings.max_sequences = kDefaultMaxSequences;
+    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny-deep", settings);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const ResidencyPlan plan = (*loaded)->plan;
+    EXPECT_GT(plan.streamed_layers, previous_streamed);
+    previous_streamed = plan.streamed_layers;
+    EXPECT_EQ(plan.resident_layers + plan.streamed_layers, 12);
+    EXPECT_EQ(budget.arena->Usage().by_category[static_cast<int>(MemoryCategory::kRingBuffer)], plan.ring_bytes);
+    ModelRunner runner(*std::move(loaded));
+    absl::StatusOr<std::vector<float>> logits = runner.ScoreTokens(prompt);
+    ASSERT_TRUE(logits.ok());
+    EXPECT_EQ(*logits, *reference_logits);  // bit for bit
+    EXPECT_EQ(Generate(runner, Greedy(prompt, 24)).tokens, reference.tokens);
+    const RingCounters ring = runner.ring_counters();
+    EXPECT_GT(ring.passes, 0u);
+    EXPECT_EQ(ring.bytes_copied, ring.passes * plan.streamed_weight_bytes);
+  }
+}
+
 void MaxTokensAndUsage() {
   Budget budget;
   std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
@@ -883,6 +930,8 @@ TEST(ModelRunnerTest, GreedyGenerationMatchesRecomputation) {
 }
 
 TEST(ModelRunnerTest, SampledGenerationDoesNotDependOnTheBatch) { RUN_CHECK(SampledIsTheSameAloneAndBatched); }
+
+TEST(ModelRunnerTest, StreamedLayersGiveTheSameResults) { RUN_CHECK(StreamedLayersGiveTheSameResults); }
 
 TEST(ModelRunnerTest, RequestLimitsAndValidation) {
   RUN_CHECK(MaxTokensAndUsage);

@@ -44,6 +44,7 @@ int RunUnload(const Invocation& invocation);
 int RunList(const Invocation& invocation);
 int RunGenerate(const Invocation& invocation);
 int RunStats(const Invocation& invocation);
+int RunPlan(const Invocation& invocation);
 int RunHealth(const Invocation& invocation);
 int RunMakeTestModel(const Invocation& invocation);
 

@@ -55,6 +55,7 @@ const std::vector<CommandSpec>& Commands() {
        RunGenerate},
       {"stats", "", "device, memory split, residency, counters", 0, 0, {{"json", ""}},
        RunStats},
+      {"plan", "NAME", "where each part of a loaded model lives, and why", 1, 1, {}, RunPlan},
       {"health", "", "grpc.health.v1 check; exit 0 only when SERVING", 0, 0,
        {{"service", "NAME"}}, RunHealth},
       {"make-test-model", "", "write a random-weight test model (no daemon needed)", 0, 0,

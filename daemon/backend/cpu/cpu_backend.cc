@@ -100,6 +100,20 @@ void RequireAttentionArgs(const Tensor& q, const KvCacheLayout& cache, const Att
           "attention: q and dense out are [n, heads * head_dim]");
 }
 
+// An event: the queue it was last recorded on and, on the copy queue, the
+// copy it waits for (0: none, reached).
+class CpuQueueEvent final : public QueueEvent {
+ public:
+  Queue queue = Queue::kCompute;
+  uint64_t copy = 0;
+};
+
+CpuQueueEvent* AsCpuEvent(QueueEvent* event) {
+  auto* cpu = dynamic_cast<CpuQueueEvent*>(event);
+  Require(cpu != nullptr, "events come from this backend's CreateEvent");
+  return cpu;
+}
+
 class CallbackGraph final : public OpGraph {
  public:
   explicit CallbackGraph(std::function<void()> issue) : issue_(std::move(issue)) {}
@@ -123,7 +137,18 @@ std::string CpuModelName() {
 
 }  // namespace
 
-CpuBackend::CpuBackend(int threads) : pool_(std::make_unique<ThreadPool>(threads)) {}
+CpuBackend::CpuBackend(int threads) : pool_(std::make_unique<ThreadPool>(threads)) {
+  copy_thread_ = std::thread([this] { CopyLoop(); });
+}
+
+CpuBackend::~CpuBackend() {
+  {
+    std::lock_guard<std::mutex> lock(copy_mutex_);
+    copy_stopping_ = true;
+  }
+  copy_ready_.notify_one();
+  copy_thread_.join();  // CopyLoop drains the queue first
+}
 
 DeviceDescription CpuBackend::Describe() const {
   const uint64_t total = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
@@ -140,7 +165,10 @@ absl::StatusOr<std::byte*> CpuBackend::ReserveArena(uint64_t bytes) {
   return static_cast<std::byte*>(base);
 }
 
-void CpuBackend::ReleaseArena(std::byte* base, uint64_t bytes) { ::munmap(base, bytes); }
+void CpuBackend::ReleaseArena(std::byte* base, uint64_t bytes) {
+  WaitForCopy(copies_issued_);  // a queued copy may still write to it
+  ::munmap(base, bytes);
+}
 
 void CpuBackend::Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) {
   Require(dst.dense(), "Upload: dst is dense");
@@ -193,6 +221,80 @@ void CpuBackend::CopyToHost(const Tensor& src, std::span<std::byte> host) {
 std::unique_ptr<OpGraph> CpuBackend::Record(const std::function<void()>& issue) {
   return std::make_unique<CallbackGraph>(issue);
 }
+
+// ------------------------------------------------------------ streaming
+
+void CpuBackend::CopyLoop() {
+  std::unique_lock<std::mutex> lock(copy_mutex_);
+  while (true) {
+    copy_ready_.wait(lock, [this] { return copy_stopping_ || !copy_tasks_.empty(); });
+    if (copy_tasks_.empty()) return;  // stopping, and nothing left to copy
+    const CopyTask task = copy_tasks_.front();
+    copy_tasks_.pop_front();
+    lock.unlock();
+    std::memcpy(task.destination, task.source, task.bytes);
+    lock.lock();
+    ++copies_done_;
+    copy_done_.notify_all();
+  }
+}
+
+void CpuBackend::WaitForCopy(uint64_t sequence) {
+  std::unique_lock<std::mutex> lock(copy_mutex_);
+  copy_done_.wait(lock, [&] { return copies_done_ >= sequence; });
+}
+
+absl::StatusOr<std::byte*> CpuBackend::AllocateHostMemory(uint64_t bytes) {
+  // Not MAP_NORESERVE: the memory is committed now, so a request the host
+  // cannot back fails here rather than at first touch (where it can).
+  void* memory = ::mmap(nullptr, std::max<uint64_t>(bytes, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+  if (memory == MAP_FAILED) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", bytes, " bytes of host memory: ", std::strerror(errno)));
+  }
+  return static_cast<std::byte*>(memory);
+}
+
+void CpuBackend::FreeHostMemory(std::byte* memory, uint64_t bytes) {
+  if (memory == nullptr) return;
+  WaitForCopy(copies_issued_);  // a queued copy may still read it
+  ::munmap(memory, std::max<uint64_t>(bytes, 1));
+}
+
+void CpuBackend::CopyToDevice(const std::byte* host, void* device, uint64_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(copy_mutex_);
+    copy_tasks_.push_back({host, device, bytes});
+    ++copies_issued_;
+  }
+  copy_ready_.notify_one();
+}
+
+std::unique_ptr<QueueEvent> CpuBackend::CreateEvent() { return std::make_unique<CpuQueueEvent>(); }
+
+void CpuBackend::RecordEvent(QueueEvent* event, Queue queue) {
+  CpuQueueEvent* e = AsCpuEvent(event);
+  e->queue = queue;
+  // copies_issued_ is written only by this (the issuing) thread.
+  e->copy = queue == Queue::kCopy ? copies_issued_ : 0;
+}
+
+void CpuBackend::WaitForEvent(Queue queue, QueueEvent* event) {
+  const CpuQueueEvent* e = AsCpuEvent(event);
+  if (queue == Queue::kCompute && e->queue == Queue::kCopy) WaitForCopy(e->copy);
+  // Otherwise satisfied already: compute is synchronous, so a compute-queue
+  // event was reached when recorded and nothing later on compute can start
+  // before this returns; and copies run in issue order, so copy-queue work
+  // issued from now on starts after every copy issued before.
+}
+
+void CpuBackend::Synchronize(QueueEvent* event) {
+  const CpuQueueEvent* e = AsCpuEvent(event);
+  if (e->queue == Queue::kCopy) WaitForCopy(e->copy);
+}
+
+// ------------------------------------------------------------ ops
 
 void CpuBackend::Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) {
   Require(ids.dtype == DType::kInt32, "Embedding: ids are int32");

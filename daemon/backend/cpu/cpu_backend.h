@@ -5,11 +5,24 @@
 // Ops run synchronously on the issuing thread (with the pool's help), so
 // every op has finished when it returns; Download and CopyToHost have
 // nothing to wait for.
+//
+// Streaming: the copy queue is a thread of the backend's own that runs
+// CopyToDevice's memcpys one after another in issue order. Events are
+// positions in a queue: a copy-queue event is the sequence number of the
+// last copy issued before RecordEvent (reached once the copy thread has
+// finished that copy); a compute-queue event is reached as soon as it is
+// recorded, since compute is synchronous. An event never recorded counts as
+// reached (as a CUDA event does).
 #ifndef DJINN_DAEMON_BACKEND_CPU_CPU_BACKEND_H_
 #define DJINN_DAEMON_BACKEND_CPU_CPU_BACKEND_H_
 
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "daemon/backend/backend.h"
@@ -22,6 +35,8 @@ class CpuBackend : public Backend {
  public:
   // threads 0: one per hardware thread.
   explicit CpuBackend(int threads = 0);
+  // Finishes the copies already issued, then stops the copy thread.
+  ~CpuBackend() override;
 
   DeviceDescription Describe() const override;
   DType ComputeDType(DType) const override { return DType::kFloat32; }
@@ -30,6 +45,7 @@ class CpuBackend : public Backend {
   int64_t PreferredPrefillChunk() const override { return 64; }
 
   absl::StatusOr<std::byte*> ReserveArena(uint64_t bytes) override;
+  // Waits for the copies already issued first (they may write to it).
   void ReleaseArena(std::byte* base, uint64_t bytes) override;
   // dst is float32 (from float32, float16 or bfloat16) or int32 (from int32
   // only); anything else is a bug in the caller and aborts.
@@ -43,7 +59,26 @@ class CpuBackend : public Backend {
   // The CPU has no graphs: the returned OpGraph keeps a copy of `issue` and
   // calls it on every Replay, which re-reads whatever the tensors hold then
   // (exactly what replaying a recorded graph does). Record runs nothing.
+  // Replay therefore issues the copies and events again each time, exactly
+  // as a direct run would.
   std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) override;
+
+  // Page-aligned anonymous memory (mmap); RESOURCE_EXHAUSTED when the
+  // kernel refuses it.
+  absl::StatusOr<std::byte*> AllocateHostMemory(uint64_t bytes) override;
+  // Waits for the copies already issued (any of them may read `memory`).
+  void FreeHostMemory(std::byte* memory, uint64_t bytes) override;
+  // Queues a memcpy on the copy thread and returns at once. `device` may be
+  // any writable host memory (on the CPU the arena is host memory).
+  void CopyToDevice(const std::byte* host, void* device, uint64_t bytes) override;
+  std::unique_ptr<QueueEvent> CreateEvent() override;
+  void RecordEvent(QueueEvent* event, Queue queue) override;
+  // Compute waiting for a copy-queue event blocks the calling thread until
+  // the copy thread has passed it. Every other wait is already satisfied:
+  // a compute-queue event was reached when it was recorded, and the copy
+  // queue runs in issue order.
+  void WaitForEvent(Queue queue, QueueEvent* event) override;
+  void Synchronize(QueueEvent* event) override;
 
   void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
@@ -82,7 +117,25 @@ class CpuBackend : public Backend {
   // with slot i, so a slot's scratch is never used by two threads at once.
   void ForEachInSlots(int64_t count, int64_t slots, const std::function<void(int64_t, int64_t)>& fn);
 
+  // The copy queue.
+  struct CopyTask {
+    const std::byte* source;
+    void* destination;
+    uint64_t bytes;
+  };
+  void CopyLoop();
+  // Blocks until the copy thread has finished copy number `sequence`.
+  void WaitForCopy(uint64_t sequence);
+
   std::unique_ptr<ThreadPool> pool_;
+  std::mutex copy_mutex_;
+  std::condition_variable copy_ready_;  // a task was queued, or stopping
+  std::condition_variable copy_done_;   // copies_done_ moved
+  std::deque<CopyTask> copy_tasks_;     // issued, not yet started
+  uint64_t copies_issued_ = 0;          // copy n (from 1) is the n-th CopyToDevice
+  uint64_t copies_done_ = 0;            // copies 1..copies_done_ have finished
+  bool copy_stopping_ = false;
+  std::thread copy_thread_;             // last: starts after the state above exists
   // Sample's working space; ops are issued by one thread at a time.
   std::vector<SampleCandidate> sample_candidates_;
 };

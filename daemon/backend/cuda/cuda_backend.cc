@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/backend/cuda/cuda_graph.h"
-#include "daemon/backend/cuda/host_convert.h"
+#include "common/host_convert.h"
 #include "daemon/backend/cuda/kernels.h"
 
 namespace djinn {
@@ -68,6 +68,26 @@ cudaDataType_t CublasType(DType dtype) {
 }
 
 cudaStream_t Stream(CUstream_st* s) { return s; }
+
+// A QueueEvent: one CUDA event without timing, destroyed with it.
+class CudaQueueEvent final : public QueueEvent {
+ public:
+  CudaQueueEvent() { DJINN_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+  ~CudaQueueEvent() override { DJINN_CUDA_CHECK(cudaEventDestroy(event_)); }
+  CudaQueueEvent(const CudaQueueEvent&) = delete;
+  CudaQueueEvent& operator=(const CudaQueueEvent&) = delete;
+
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+cudaEvent_t EventOf(QueueEvent* event) {
+  auto* cuda_event = dynamic_cast<CudaQueueEvent*>(event);
+  DJINN_REQUIRE(cuda_event != nullptr);  // from this backend's CreateEvent
+  return cuda_event->get();
+}
 
 // An int32 index tensor with at least `rows` rows and `cols` columns.
 void RequireIndex(const Tensor& t, int64_t rows, int64_t cols) {
@@ -136,6 +156,9 @@ void CudaBackend::Init() {
   cudaStream_t stream;
   DJINN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   stream_ = stream;
+  cudaStream_t copy_stream;
+  DJINN_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+  copy_stream_ = copy_stream;
   cublasHandle_t handle;
   DJINN_CUBLAS_CHECK(cublasCreate(&handle));
   cublas_ = handle;
@@ -164,6 +187,7 @@ void CudaBackend::Init() {
 
 CudaBackend::~CudaBackend() {
   if (stream_ != nullptr) DJINN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (copy_stream_ != nullptr) DJINN_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
   for (size_t i = 0; i < staging_.size(); ++i) {
     if (staging_done_[i] != nullptr) DJINN_CUDA_CHECK(cudaEventDestroy(staging_done_[i]));
     if (staging_[i] != nullptr) DJINN_CUDA_CHECK(cudaFreeHost(staging_[i]));
@@ -171,6 +195,7 @@ CudaBackend::~CudaBackend() {
   if (cublas_ != nullptr) DJINN_CUBLAS_CHECK(cublasDestroy(cublas_));
   if (cublas_workspace_ != nullptr) DJINN_CUDA_CHECK(cudaFree(cublas_workspace_));
   if (stream_ != nullptr) DJINN_CUDA_CHECK(cudaStreamDestroy(stream_));
+  if (copy_stream_ != nullptr) DJINN_CUDA_CHECK(cudaStreamDestroy(copy_stream_));
 }
 
 uint64_t CudaBackend::FreeMemoryBytes() const {
@@ -192,6 +217,7 @@ absl::StatusOr<std::byte*> CudaBackend::ReserveArena(uint64_t bytes) {
 
 void CudaBackend::ReleaseArena(std::byte* base, uint64_t bytes) {
   DJINN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  DJINN_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));  // copies may still write to it
   DJINN_CUDA_CHECK(cudaFree(base));
 }
 
@@ -273,9 +299,76 @@ void CudaBackend::CopyToHost(const Tensor& src, std::span<std::byte> host) {
 std::unique_ptr<OpGraph> CudaBackend::Record(const std::function<void()>& issue) {
   DJINN_REQUIRE(!recording_);
   recording_ = true;
+  // The capture begins and ends on the compute stream. If `issue` forks to
+  // the copy stream (an event recorded on compute, waited for by the copy
+  // stream), the copy stream joins the capture there, and it must join
+  // back (compute waits for an event recorded on the copy stream after its
+  // last work) before `issue` returns: cudaStreamEndCapture fails on an
+  // unjoined fork, which aborts.
   std::unique_ptr<OpGraph> graph = CudaOpGraph::Capture(stream_, issue);
   recording_ = false;
   return graph;
+}
+
+// ------------------------------------------------------------ streaming
+
+void CudaBackend::RequireCopyStreamCapturedWhileRecording() const {
+  if (!recording_) return;
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  DJINN_CUDA_CHECK(cudaStreamIsCapturing(Stream(copy_stream_), &status));
+  if (status != cudaStreamCaptureStatusActive) {
+    std::fprintf(stderr,
+                 "djinn cuda backend: copy-queue work inside Record before the copy queue waited for an event "
+                 "recorded on the compute queue inside Record (Backend::Record's fork rule)\n");
+    std::abort();
+  }
+}
+
+absl::StatusOr<std::byte*> CudaBackend::AllocateHostMemory(uint64_t bytes) {
+  DJINN_REQUIRE(!recording_);
+  void* memory = nullptr;
+  // Portable: pinned for every CUDA context, not only the current one.
+  const cudaError_t error = cudaHostAlloc(&memory, std::max<uint64_t>(bytes, 1), cudaHostAllocPortable);
+  if (error != cudaSuccess) {
+    cudaGetLastError();  // an allocation failure is not sticky; clear it
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes of pinned host memory: ",
+                                                     cudaGetErrorName(error), ": ", cudaGetErrorString(error)));
+  }
+  return static_cast<std::byte*>(memory);
+}
+
+void CudaBackend::FreeHostMemory(std::byte* memory, uint64_t bytes) {
+  DJINN_REQUIRE(!recording_);
+  if (memory == nullptr) return;
+  // Direct copies read it on the copy stream; replayed graphs' copies on
+  // the compute stream.
+  DJINN_CUDA_CHECK(cudaStreamSynchronize(Stream(copy_stream_)));
+  DJINN_CUDA_CHECK(cudaStreamSynchronize(Stream(stream_)));
+  DJINN_CUDA_CHECK(cudaFreeHost(memory));
+}
+
+void CudaBackend::CopyToDevice(const std::byte* host, void* device, uint64_t bytes) {
+  RequireCopyStreamCapturedWhileRecording();
+  if (bytes == 0) return;
+  DJINN_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, Stream(copy_stream_)));
+}
+
+std::unique_ptr<QueueEvent> CudaBackend::CreateEvent() { return std::make_unique<CudaQueueEvent>(); }
+
+void CudaBackend::RecordEvent(QueueEvent* event, Queue queue) {
+  if (queue == Queue::kCopy) RequireCopyStreamCapturedWhileRecording();
+  DJINN_CUDA_CHECK(cudaEventRecord(EventOf(event), Stream(StreamOf(queue))));
+}
+
+void CudaBackend::WaitForEvent(Queue queue, QueueEvent* event) {
+  // Inside Record, the copy stream waiting for an event recorded on the
+  // capturing compute stream is what brings it into the capture.
+  DJINN_CUDA_CHECK(cudaStreamWaitEvent(Stream(StreamOf(queue)), EventOf(event), 0));
+}
+
+void CudaBackend::Synchronize(QueueEvent* event) {
+  DJINN_REQUIRE(!recording_);  // a capture cannot wait on the host
+  DJINN_CUDA_CHECK(cudaEventSynchronize(EventOf(event)));
 }
 
 // ------------------------------------------------------------ ops

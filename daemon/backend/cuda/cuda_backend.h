@@ -5,14 +5,24 @@
 // follow the CPU reference (cpu/cpu_backend.h): fp32 arithmetic, each output
 // rounded once to its element type.
 //
-// Memory: ReserveArena is the only large allocation (one cudaMalloc of the
-// whole budget). Construction takes a fixed cuBLAS workspace and two small
-// pinned staging buffers for Upload/Download/CopyToHost; after that no op
-// allocates, so every op can be captured by Record into a CUDA graph.
+// Memory: ReserveArena is the only large device allocation (one cudaMalloc
+// of the whole budget). Construction takes a fixed cuBLAS workspace and two
+// small pinned staging buffers for Upload/Download/CopyToHost; after that no
+// op allocates, so every op can be captured by Record into a CUDA graph.
+// AllocateHostMemory is the caller's pinned host memory (the weights that
+// stream), apart from all of that.
 //
 // Index tensors (token ids, positions, KV destinations, page tables,
 // sequence lengths, sampling parameters) are int32 tensors in the arena,
 // read by the kernels on the device: launches depend on shapes only.
+//
+// Streaming: a second, non-blocking stream is the copy queue
+// (CopyToDevice: cudaMemcpyAsync from pinned host memory). A QueueEvent is
+// a cudaEvent_t without timing: RecordEvent = cudaEventRecord on the
+// queue's stream, WaitForEvent = cudaStreamWaitEvent, Synchronize =
+// cudaEventSynchronize. As with any CUDA event, waiting for one that was
+// never recorded waits for nothing. Upload, Download and CopyToHost order
+// themselves after the compute stream only, not after the copy stream.
 //
 // Device 0 only for now. CUDA and cuBLAS failures, and shape or dtype
 // violations, abort with the call, file, line and error: they are
@@ -68,7 +78,31 @@ class CudaBackend : public Backend {
   void Upload(std::span<const std::byte> source, DType source_dtype, const Tensor& dst) override;
   void Download(const Tensor& src, std::span<float> host) override;
   void CopyToHost(const Tensor& src, std::span<std::byte> host) override;
+  // Stream capture of the compute stream (cuda_graph.h). Work `issue` puts
+  // on the copy queue is captured only if that stream has joined the
+  // capture first (WaitForEvent(kCopy, e) on an event recorded on compute
+  // inside `issue`), and the capture ends on the compute stream, which
+  // CUDA allows only once the copy stream has joined back (compute waits
+  // for an event recorded on the copy queue after its last work): this is
+  // the fork/join rule of Backend::Record, and breaking it aborts. The graph
+  // replays as one launch on the compute stream, copies included: a replay
+  // is ordered after earlier compute-stream work but not after copies
+  // issued directly on the copy queue (wait for those on compute first),
+  // and events recorded inside `issue` belong to the graph (record them
+  // again outside before the host or direct work waits on them).
   std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) override;
+
+  // cudaHostAlloc (portable); RESOURCE_EXHAUSTED with the CUDA error when
+  // it fails. Not while recording.
+  absl::StatusOr<std::byte*> AllocateHostMemory(uint64_t bytes) override;
+  // Waits for the copy stream, then cudaFreeHost. Not while recording.
+  void FreeHostMemory(std::byte* memory, uint64_t bytes) override;
+  void CopyToDevice(const std::byte* host, void* device, uint64_t bytes) override;
+  std::unique_ptr<QueueEvent> CreateEvent() override;
+  void RecordEvent(QueueEvent* event, Queue queue) override;
+  void WaitForEvent(Queue queue, QueueEvent* event) override;
+  // Not while recording.
+  void Synchronize(QueueEvent* event) override;
 
   void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
@@ -108,7 +142,14 @@ class CudaBackend : public Backend {
 
   DeviceDescription description_;
   int sm_count_ = 0;
-  CUstream_st* stream_ = nullptr;
+  CUstream_st* StreamOf(Queue queue) const { return queue == Queue::kCopy ? copy_stream_ : stream_; }
+  // Inside Record, work for the copy queue must come after it joined the
+  // capture; enqueued before, it would run at once instead of being
+  // recorded.
+  void RequireCopyStreamCapturedWhileRecording() const;
+
+  CUstream_st* stream_ = nullptr;       // the compute queue
+  CUstream_st* copy_stream_ = nullptr;  // the copy queue
   cublasContext* cublas_ = nullptr;
   void* cublas_workspace_ = nullptr;
   std::array<std::byte*, 2> staging_{};

@@ -1,6 +1,7 @@
 // Record / Replay on the GPU: the ops a callback issues, captured from the
-// compute stream into a CUDA graph and instantiated once; Replay launches
-// the whole graph on the same stream with one call. The kernels read their
+// compute stream (and the copy stream, where the callback forks to it) into
+// a CUDA graph and instantiated once; Replay launches the whole graph on the
+// compute stream with one call. The kernels read their
 // index tensors (ids, positions, seq_lens, ...) on the device and size their
 // grids from shapes only, so a replay after the engine rewrote those tensors
 // computes the new step.
@@ -21,8 +22,12 @@ namespace djinn {
 class CudaOpGraph : public OpGraph {
  public:
   // Captures what `issue` enqueues on `stream` (thread-local capture mode:
-  // other threads' CUDA calls are unaffected), without running it. Aborts if
-  // the capture breaks, e.g. because an op synchronised or allocated.
+  // other threads' CUDA calls are unaffected), without running it. Another
+  // stream joins the capture by waiting for an event recorded on a captured
+  // stream; it must be joined back into `stream` (`stream` waits for an
+  // event recorded on it after its last work) before `issue` returns, since
+  // the capture ends on `stream`. Aborts if the capture breaks, e.g.
+  // because an op synchronised or allocated, or a fork was not joined.
   static std::unique_ptr<CudaOpGraph> Capture(CUstream_st* stream, const std::function<void()>& issue);
 
   CudaOpGraph(const CudaOpGraph&) = delete;

@@ -1,4 +1,4 @@
-#include "daemon/backend/cuda/host_convert.h"
+#include "common/host_convert.h"
 
 #include <cstdlib>
 #include <cstring>

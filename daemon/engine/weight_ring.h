@@ -1,0 +1,84 @@
+// Streams the weights of non-resident layers from host memory into a ring of
+// layer-sized slots in backend memory, in execution order, on the backend's
+// copy queue, so that copies overlap the compute of earlier layers.
+//
+// Every streamed layer is one contiguous block of the same size (Llama layers
+// all have one shape), so a slot always holds a whole block and blocks never
+// wrap. Per forward pass:
+//
+//   BeginPass   the copy queue waits for everything computed so far (the
+//               previous pass has finished reading every slot), then copies
+//               the first min(slots, streamed) blocks at once
+//   Acquire(l)  compute waits until layer l's block is in its slot; returns
+//               the slot
+//   Release(l)  marks the slot free once the compute issued so far is done
+//               (an event), and lets the copy queue fill it with the block
+//               `slots` layers ahead
+//
+// Nothing waits on the host: ordering is by events between the two queues,
+// so a pass can be recorded once (Backend::Record) and replayed. Calls come
+// from the one thread that issues the model's ops.
+#ifndef DJINN_DAEMON_ENGINE_WEIGHT_RING_H_
+#define DJINN_DAEMON_ENGINE_WEIGHT_RING_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "daemon/backend/backend.h"
+
+namespace djinn {
+
+struct RingCounters {
+  uint64_t passes = 0;
+  uint64_t blocks_copied = 0;
+  uint64_t bytes_copied = 0;
+};
+
+class WeightRing {
+ public:
+  // `host_blocks[i]` is the host copy (Backend::AllocateHostMemory) of the
+  // i-th streamed layer, `block_bytes` long; `ring` holds `slots` blocks.
+  WeightRing(Backend* backend, std::byte* ring, int slots, uint64_t block_bytes,
+             std::vector<const std::byte*> host_blocks);
+
+  void BeginPass();
+  // `index`: the streamed layer's position among the streamed layers (0 for
+  // the first streamed layer). Calls go in order, each Acquire followed by
+  // its Release.
+  std::byte* Acquire(int index);
+  void Release(int index);
+
+  int slots() const { return slots_; }
+  uint64_t block_bytes() const { return block_bytes_; }
+  int streamed_blocks() const { return static_cast<int>(host_blocks_.size()); }
+  const std::byte* host_block(int index) const { return host_blocks_[index]; }
+  uint64_t bytes_per_pass() const { return block_bytes_ * host_blocks_.size(); }
+  // Passes run and bytes they copied. The model counts each pass it runs
+  // (CountPass), since a recorded pass runs at every replay, not when issued.
+  const RingCounters& counters() const { return counters_; }
+  void CountPass();
+
+ private:
+  std::byte* Slot(int index) const { return ring_ + static_cast<uint64_t>(index % slots_) * block_bytes_; }
+  // Copies every block whose slot is free, up to `slots` ahead of the
+  // oldest block not yet released.
+  void CopyAhead();
+
+  Backend* const backend_;
+  std::byte* const ring_;
+  const int slots_;
+  const uint64_t block_bytes_;
+  const std::vector<const std::byte*> host_blocks_;
+  std::unique_ptr<QueueEvent> pass_start_;
+  std::vector<std::unique_ptr<QueueEvent>> ready_;     // per slot: its block has arrived
+  std::vector<std::unique_ptr<QueueEvent>> consumed_;  // per slot: compute is done with it
+  int next_copy_ = 0;
+  int released_ = 0;
+  RingCounters counters_;
+};
+
+}  // namespace djinn
+
+#endif  // DJINN_DAEMON_ENGINE_WEIGHT_RING_H_
