@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "daemon/engine/rope.h"
 
 namespace djinn {
@@ -201,6 +204,14 @@ void LlamaModel::IssueLogits(int64_t first, int64_t n) {
 
 int32_t LlamaModel::Prefill(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
                             const SamplingRow& sampling, std::span<float> all_logits) {
+  const absl::Time began = absl::Now();
+  const int32_t chosen = PrefillChunks(tokens, start, pages, sampling, all_logits);
+  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
+  return chosen;
+}
+
+int32_t LlamaModel::PrefillChunks(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
+                                  const SamplingRow& sampling, std::span<float> all_logits) {
   const LlamaWorkspace& ws = workspace_;
   const int64_t vocab = config_.vocab_size, page_tokens = kv_layout_.page_tokens;
   const Tensor& step = ws.step_inputs;
@@ -252,6 +263,7 @@ void LlamaModel::IssueDecodeStep(int64_t batch) {
 }
 
 std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
+  const absl::Time began = absl::Now();
   const LlamaWorkspace& ws = workspace_;
   const int64_t batch = static_cast<int64_t>(rows.size());
   const int64_t page_tokens = kv_layout_.page_tokens, pages_per_sequence = ws.page_tables.cols;
@@ -279,6 +291,7 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   if (ring_ != nullptr) ring_->CountPass();
   backend_->CopyToHost(ws.sampled.Rows(0, batch),
                        std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), batch)));
+  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
   return std::span<const int32_t>(sampled_host_.data(), batch);
 }
 

@@ -134,6 +134,8 @@ class LlamaModel {
   LayerWeights LayerForCompute(int64_t l);
   void DoneWithLayer(int64_t l);
   void UploadStepInputs();
+  int32_t PrefillChunks(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
+                        const SamplingRow& sampling, std::span<float> all_logits);
 
   const ModelConfig config_;
   Backend* const backend_;

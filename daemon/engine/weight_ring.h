@@ -34,6 +34,10 @@ struct RingCounters {
   uint64_t passes = 0;
   uint64_t blocks_copied = 0;
   uint64_t bytes_copied = 0;
+  // Wall time of the forward passes that streamed (issue to results): the
+  // copies' bytes over it is the rate weights actually arrived at, a lower
+  // bound on the PCIe rate (it includes compute the copies did not hide).
+  double pass_seconds = 0;
 };
 
 class WeightRing {
@@ -59,6 +63,7 @@ class WeightRing {
   // (CountPass), since a recorded pass runs at every replay, not when issued.
   const RingCounters& counters() const { return counters_; }
   void CountPass();
+  void AddPassSeconds(double seconds) { counters_.pass_seconds += seconds; }
 
  private:
   std::byte* Slot(int index) const { return ring_ + static_cast<uint64_t>(index % slots_) * block_bytes_; }

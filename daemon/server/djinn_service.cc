@@ -40,7 +40,29 @@ DjinnService::DjinnService(ModelRegistry* registry, Backend* backend, Arena* are
       models_gauge_(metrics::BuildGauge()
                         .Name("djinn_models_loaded")
                         .Help("Models loaded and ready to serve.")
-                        .Register(*metrics->registry())) {
+                        .Register(*metrics->registry())),
+      ring_capacity_gauge_(metrics::BuildGauge()
+                               .Name("djinn_ring_buffer_capacity_bytes")
+                               .Help("Ring buffer a model streams its non-resident layers through (0: all resident).")
+                               .Register(*metrics->registry())),
+      ring_utilization_gauge_(metrics::BuildGauge()
+                                  .Name("djinn_ring_buffer_utilization_ratio")
+                                  .Help("Share of the ring buffer holding layer blocks (every streaming pass fills "
+                                        "every slot).")
+                                  .Register(*metrics->registry())),
+      streamed_per_pass_gauge_(metrics::BuildGauge()
+                                   .Name("djinn_streamed_bytes_per_pass")
+                                   .Help("Weight bytes a model copies host-to-device in every forward pass.")
+                                   .Register(*metrics->registry())),
+      h2d_bytes_counter_(metrics::BuildCounter()
+                             .Name("djinn_h2d_bytes_total")
+                             .Help("Weight bytes streamed host-to-device through the ring buffer.")
+                             .Register(*metrics->registry())),
+      h2d_seconds_counter_(metrics::BuildCounter()
+                               .Name("djinn_h2d_pass_seconds_total")
+                               .Help("Wall time of the forward passes that streamed weights; "
+                                     "rate(djinn_h2d_bytes_total) / rate(this) is the achieved streaming rate.")
+                               .Register(*metrics->registry())) {
   collect_callback_ = metrics_->registry()->AddCollectCallback([this] { ExportGauges(); });
 }
 
@@ -161,6 +183,7 @@ v1::StatsResponse DjinnService::Snapshot() const {
 
   uint64_t kv_used = 0, queued = 0, active = 0, prompt_tokens = 0, generated_tokens = 0;
   uint64_t host_bytes = 0, ring_capacity = 0, h2d_bytes = 0;
+  double h2d_seconds = 0;
   uint32_t ring_slots = 0;
   for (const ModelInfo& info : registry_->List()) {
     v1::ModelStats* model = out.add_models();
@@ -179,6 +202,7 @@ v1::StatsResponse DjinnService::Snapshot() const {
     ring_capacity += info.plan.ring_bytes;
     ring_slots += static_cast<uint32_t>(info.plan.ring_slots);
     h2d_bytes += info.ring.bytes_copied;
+    h2d_seconds += info.ring.pass_seconds;
     model->set_kv_sequences_total(static_cast<uint32_t>(info.max_sequences));
     model->set_kv_sequences_active(static_cast<uint32_t>(info.counters.active));
     model->set_kv_cache_bytes(info.kv_cache_bytes);
@@ -203,11 +227,13 @@ v1::StatsResponse DjinnService::Snapshot() const {
   requests->set_prompt_tokens_total(prompt_tokens);
   requests->set_generated_tokens_total(generated_tokens);
   memory->set_host_pinned_bytes(host_bytes);
-  // Stalls and achieved bandwidth need timing on the copy queue; not yet.
+  // Stalls need timing on the copy queue; not measured yet (0).
   out.mutable_ring_buffer()->set_capacity_bytes(ring_capacity);
-  out.mutable_ring_buffer()->set_used_bytes(ring_capacity);  // a pass fills every slot
+  out.mutable_ring_buffer()->set_used_bytes(ring_capacity);  // every pass fills every slot
   out.mutable_ring_buffer()->set_slots(ring_slots);
   out.mutable_pcie()->set_h2d_bytes_total(h2d_bytes);
+  out.mutable_pcie()->set_h2d_seconds_total(h2d_seconds);
+  out.mutable_pcie()->set_achieved_gb_per_second(h2d_seconds > 0 ? h2d_bytes / h2d_seconds / 1e9 : 0);
   return out;
 }
 
@@ -225,6 +251,17 @@ void DjinnService::ExportGauges() {
   int ready = 0;
   for (const auto& model : stats.models()) ready += model.state() == v1::MODEL_STATE_READY ? 1 : 0;
   models_gauge_.Add({}).Set(ready);
+  for (const ModelInfo& info : registry_->List()) {
+    const metrics::Labels labels{{"model", info.name}};
+    ring_capacity_gauge_.Add(labels).Set(static_cast<double>(info.plan.ring_bytes));
+    ring_utilization_gauge_.Add(labels).Set(info.plan.ring_bytes > 0 && info.ring.passes > 0 ? 1.0 : 0.0);
+    streamed_per_pass_gauge_.Add(labels).Set(static_cast<double>(info.plan.streamed_weight_bytes));
+    // Counters only go up: add what is new since the last scrape.
+    metrics::Counter& bytes = h2d_bytes_counter_.Add(labels);
+    bytes.Increment(static_cast<double>(info.ring.bytes_copied) - bytes.Value());
+    metrics::Counter& seconds = h2d_seconds_counter_.Add(labels);
+    seconds.Increment(info.ring.pass_seconds - seconds.Value());
+  }
 }
 
 }  // namespace djinn

@@ -52,6 +52,11 @@ class DjinnService final : public v1::Djinn::Service {
   metrics::Family<metrics::Gauge>& memory_gauge_;
   metrics::Family<metrics::Gauge>& kv_used_gauge_;
   metrics::Family<metrics::Gauge>& models_gauge_;
+  metrics::Family<metrics::Gauge>& ring_capacity_gauge_;
+  metrics::Family<metrics::Gauge>& ring_utilization_gauge_;
+  metrics::Family<metrics::Gauge>& streamed_per_pass_gauge_;
+  metrics::Family<metrics::Counter>& h2d_bytes_counter_;
+  metrics::Family<metrics::Counter>& h2d_seconds_counter_;
   uint64_t collect_callback_ = 0;
 };
 

@@ -8,7 +8,8 @@
 #   1. ops against the CPU backend          (tests/gpu/run.sh)
 #   2. whole models against transformers    (tests/gpu/check_models.sh)
 #   3. device memory never above the budget (tests/gpu/check_memory.sh)
-#   4. the README's first command on the GPU (scripts/run.sh with DJINN_BIN_DIR)
+#   4. weight streaming: streamed = resident results (tests/gpu/check_streaming.sh)
+#   5. the README's first command on the GPU (scripts/run.sh with DJINN_BIN_DIR)
 # Logs go to $LOG_DIR, else $OUT, else WORKDIR/logs. Exits non-zero if any
 # step fails, after running them all.
 set -uo pipefail
@@ -38,6 +39,7 @@ step() {  # NAME COMMAND...
 step ops env OUT="$WORK/ops" "$PKG/run.sh" "$PKG"
 step models env LOG_DIR="$WORK/models-logs" "$ROOT/tests/gpu/check_models.sh" "$PKG" "$WORK/models" all
 step memory env LOG_DIR="$WORK/memory-logs" "$ROOT/tests/gpu/check_memory.sh" "$PKG" "$WORK/memory"
+step streaming "$ROOT/tests/gpu/check_streaming.sh" "$PKG" "$WORK/memory/models"
 step run env DJINN_BIN_DIR="$PKG/bin" "$ROOT/scripts/run.sh"
 
 if [ ${#failed[@]} -gt 0 ]; then
