@@ -92,7 +92,7 @@ std::vector<int32_t> Prompt(int vocab) {
   return ids;
 }
 
-Outcome Run(ModelRunner& runner) {
+Outcome ScoreAndGenerate(ModelRunner& runner) {
   Outcome out;
   const std::vector<int32_t> prompt = Prompt(static_cast<int>(runner.weights().config.vocab_size));
   absl::StatusOr<std::vector<float>> logits = runner.ScoreTokens(prompt);
@@ -134,7 +134,7 @@ TEST(StreamingModelTest, StreamedLayersGiveTheResidentResults) {
     ASSERT_GE(layers, 8) << "use a model with at least 8 layers";
     resident_total = (*loaded)->plan.total_bytes();
     ModelRunner runner(*std::move(loaded));
-    reference = Run(runner);
+    reference = ScoreAndGenerate(runner);
     ASSERT_EQ(reference.tokens.size(), 32u);
   }
   // One layer's bytes: a budget one byte short of everything streams some
@@ -165,7 +165,7 @@ TEST(StreamingModelTest, StreamedLayersGiveTheResidentResults) {
       EXPECT_GT(plan.streamed_layers, previous);
       previous = static_cast<int>(plan.streamed_layers);
       ModelRunner runner(*std::move(loaded));
-      const Outcome streamed = Run(runner);
+      const Outcome streamed = ScoreAndGenerate(runner);
       EXPECT_EQ(streamed.logits, reference.logits) << "logits differ from the resident run";
       EXPECT_EQ(streamed.tokens, reference.tokens);
       const RingCounters counters = runner.ring_counters();
