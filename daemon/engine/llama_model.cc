@@ -153,11 +153,18 @@ LlamaWorkspace LlamaModel::MakeWorkspace(const ModelConfig& c, const WorkspaceSh
   return ws;
 }
 
+LlamaModel::StepHost LlamaModel::HostStepInputs() {
+  const LlamaWorkspace& ws = workspace_;
+  auto at = [&](const Tensor& part) { return step_host_.data() + OffsetIn(ws.step_inputs, part); };
+  return StepHost{at(ws.ids),      at(ws.positions), at(ws.destinations), at(ws.page_tables),
+                  at(ws.seq_lens), reinterpret_cast<SamplingRow*>(at(ws.sampling))};
+}
+
 void LlamaModel::UploadStepInputs() {
   backend_->Upload(std::as_bytes(std::span<const int32_t>(step_host_)), DType::kInt32, workspace_.step_inputs);
 }
 
-void LlamaModel::IssueLayers(int64_t n, int64_t prefill_start) {
+void LlamaModel::IssueLayers(int64_t n, std::span<const Segment> prefill) {
   const LlamaWorkspace& ws = workspace_;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
@@ -176,9 +183,12 @@ void LlamaModel::IssueLayers(int64_t n, int64_t prefill_start) {
     backend_->Rope(q, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
     backend_->Rope(k, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
     backend_->WriteKv(k, v, kv_layout_, l, destinations);
-    if (prefill_start >= 0) {
-      backend_->PrefillAttention(q, kv_layout_, l, ws.page_tables.Rows(0, 1), prefill_start, attention_shape_,
-                                 ws.attention_scratch, attention);
+    if (!prefill.empty()) {
+      for (const Segment& segment : prefill) {
+        backend_->PrefillAttention(q.Rows(segment.row, segment.n), kv_layout_, l, ws.page_tables.Rows(segment.table, 1),
+                                   segment.start, attention_shape_, ws.attention_scratch,
+                                   attention.Rows(segment.row, segment.n));
+      }
     } else {
       backend_->DecodeAttention(q, kv_layout_, l, ws.page_tables.Rows(0, n), ws.seq_lens.Rows(0, n),
                                 ws.shape.context_length, attention_shape_, ws.attention_scratch, attention);
@@ -214,13 +224,10 @@ int32_t LlamaModel::PrefillChunks(std::span<const int32_t> tokens, int64_t start
                                   const SamplingRow& sampling, std::span<float> all_logits) {
   const LlamaWorkspace& ws = workspace_;
   const int64_t vocab = config_.vocab_size, page_tokens = kv_layout_.page_tokens;
-  const Tensor& step = ws.step_inputs;
-  int32_t* ids = step_host_.data() + OffsetIn(step, ws.ids);
-  int32_t* positions = step_host_.data() + OffsetIn(step, ws.positions);
-  int32_t* destinations = step_host_.data() + OffsetIn(step, ws.destinations);
-  int32_t* table = step_host_.data() + OffsetIn(step, ws.page_tables);
-  std::copy(pages.begin(), pages.end(), table);
-  std::memcpy(step_host_.data() + OffsetIn(step, ws.sampling), &sampling, sizeof(SamplingRow));
+  const StepHost host = HostStepInputs();
+  int32_t *ids = host.ids, *positions = host.positions, *destinations = host.destinations;
+  std::copy(pages.begin(), pages.end(), host.tables);
+  host.sampling[0] = sampling;
 
   for (size_t done = 0; done < tokens.size();) {
     const int64_t n = std::min<int64_t>(ws.shape.prefill_chunk, tokens.size() - done);
@@ -232,7 +239,8 @@ int32_t LlamaModel::PrefillChunks(std::span<const int32_t> tokens, int64_t start
       destinations[t] = static_cast<int32_t>(pages[position / page_tokens] * page_tokens + position % page_tokens);
     }
     UploadStepInputs();
-    IssueLayers(n, chunk_start);
+    const Segment whole{0, n, chunk_start, 0};
+    IssueLayers(n, {&whole, 1});
     if (ring_ != nullptr) ring_->CountPass();
     if (!all_logits.empty()) {
       const int64_t rows = ws.logits.rows;
@@ -255,8 +263,80 @@ int32_t LlamaModel::PrefillChunks(std::span<const int32_t> tokens, int64_t start
   return -1;
 }
 
+std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequence> sequences) {
+  const absl::Time began = absl::Now();
+  const LlamaWorkspace& ws = workspace_;
+  const int64_t page_tokens = kv_layout_.page_tokens, pages_per_sequence = ws.page_tables.cols;
+  const StepHost host = HostStepInputs();
+  int32_t *ids = host.ids, *positions = host.positions, *destinations = host.destinations, *tables = host.tables;
+  SamplingRow* sampling = host.sampling;
+  prefill_chosen_.assign(sequences.size(), -1);
+
+  size_t next = 0;  // the first sequence not fully prefilled
+  int64_t done_in_next = 0;  // of its prompt, rows already in the cache
+  while (next < sequences.size()) {
+    // Pack this pass: whole prompts while they fit, then a first part of the
+    // next one (it continues in the next pass).
+    segments_.clear();
+    std::vector<size_t> finishing;  // sequences whose prompt ends in this pass
+    int64_t rows = 0;
+    for (size_t s = next; s < sequences.size() && rows < ws.shape.prefill_chunk; ++s) {
+      const PrefillSequence& sequence = sequences[s];
+      const int64_t start = s == next ? done_in_next : 0;
+      const int64_t n = std::min<int64_t>(ws.shape.prefill_chunk - rows,
+                                          static_cast<int64_t>(sequence.tokens.size()) - start);
+      const int64_t table = static_cast<int64_t>(segments_.size());
+      segments_.push_back(Segment{rows, n, start, table});
+      std::copy(sequence.pages.begin(), sequence.pages.end(), tables + table * pages_per_sequence);
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t position = start + t;
+        ids[rows + t] = sequence.tokens[position];
+        positions[rows + t] = static_cast<int32_t>(position);
+        destinations[rows + t] =
+            static_cast<int32_t>(sequence.pages[position / page_tokens] * page_tokens + position % page_tokens);
+      }
+      rows += n;
+      if (start + n == static_cast<int64_t>(sequence.tokens.size())) {
+        sampling[finishing.size()] = sequence.sampling;
+        finishing.push_back(s);
+      }
+    }
+    UploadStepInputs();
+    IssueLayers(rows, segments_);
+    if (ring_ != nullptr) ring_->CountPass();
+    // The last row of each finished prompt: norm into consecutive rows, then
+    // one lm_head product and one Sample for all of them.
+    const float eps = static_cast<float>(config_.rms_norm_eps);
+    int64_t j = 0;
+    for (const Segment& segment : segments_) {
+      const size_t s = next + (&segment - segments_.data());
+      if (std::find(finishing.begin(), finishing.end(), s) == finishing.end()) continue;
+      backend_->RmsNorm(ws.x.Rows(segment.row + segment.n - 1, 1), weights_.final_norm, eps, ws.normed.Rows(j++, 1));
+    }
+    const int64_t m = static_cast<int64_t>(finishing.size());
+    if (m > 0) {
+      backend_->MatMul(ws.normed.Rows(0, m), weights_.lm_head, ws.logits.Rows(0, m));
+      backend_->Sample(ws.logits.Rows(0, m), ws.sampling.Rows(0, m), ws.sample_scratch, ws.sampled.Rows(0, m));
+      backend_->CopyToHost(ws.sampled.Rows(0, m), std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), m)));
+      for (int64_t k = 0; k < m; ++k) prefill_chosen_[finishing[k]] = sampled_host_[k];
+    }
+    // Where the next pass starts.
+    const Segment& last = segments_.back();
+    const size_t last_sequence = next + segments_.size() - 1;
+    if (last.start + last.n == static_cast<int64_t>(sequences[last_sequence].tokens.size())) {
+      next = last_sequence + 1;
+      done_in_next = 0;
+    } else {
+      next = last_sequence;
+      done_in_next = last.start + last.n;
+    }
+  }
+  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
+  return prefill_chosen_;
+}
+
 void LlamaModel::IssueDecodeStep(int64_t batch) {
-  IssueLayers(batch, /*prefill_start=*/-1);
+  IssueLayers(batch, {});
   IssueLogits(0, batch);
   const LlamaWorkspace& ws = workspace_;
   backend_->Sample(ws.logits.Rows(0, batch), ws.sampling.Rows(0, batch), ws.sample_scratch, ws.sampled.Rows(0, batch));
@@ -267,13 +347,10 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   const LlamaWorkspace& ws = workspace_;
   const int64_t batch = static_cast<int64_t>(rows.size());
   const int64_t page_tokens = kv_layout_.page_tokens, pages_per_sequence = ws.page_tables.cols;
-  const Tensor& step = ws.step_inputs;
-  int32_t* ids = step_host_.data() + OffsetIn(step, ws.ids);
-  int32_t* positions = step_host_.data() + OffsetIn(step, ws.positions);
-  int32_t* destinations = step_host_.data() + OffsetIn(step, ws.destinations);
-  int32_t* tables = step_host_.data() + OffsetIn(step, ws.page_tables);
-  int32_t* seq_lens = step_host_.data() + OffsetIn(step, ws.seq_lens);
-  auto* sampling = reinterpret_cast<SamplingRow*>(step_host_.data() + OffsetIn(step, ws.sampling));
+  const StepHost host = HostStepInputs();
+  int32_t *ids = host.ids, *positions = host.positions, *destinations = host.destinations, *tables = host.tables;
+  int32_t* seq_lens = host.seq_lens;
+  SamplingRow* sampling = host.sampling;
   for (int64_t b = 0; b < batch; ++b) {
     const DecodeRow& row = rows[b];
     ids[b] = row.token;

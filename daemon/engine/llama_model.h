@@ -79,6 +79,13 @@ struct LlamaWorkspace {
   Tensor sampled;       // [max_batch, 1] the step's output ids (not uploaded)
 };
 
+// One sequence whose prompt is prefilled.
+struct PrefillSequence {
+  std::span<const int32_t> tokens;  // the whole prompt, from position 0
+  std::span<const int32_t> pages;
+  SamplingRow sampling;             // for its first generated token
+};
+
 // One sequence in a decode step.
 struct DecodeRow {
   int32_t token = 0;     // the token to feed (sampled last step)
@@ -104,6 +111,13 @@ class LlamaModel {
   int32_t Prefill(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
                   const SamplingRow& sampling, std::span<float> all_logits = {});
 
+  // Prefills several prompts together (at most max_batch): their rows are
+  // packed into passes of at most prefill_chunk rows, so a pass reads the
+  // weights once for all of them (with streamed weights, one copy of the
+  // model instead of one per prompt). Returns each sequence's sampled first
+  // token, in order (negative: sampling failed).
+  std::span<const int32_t> PrefillBatch(std::span<const PrefillSequence> sequences);
+
   // One token for each row (at most max_batch rows); returns the sampled ids
   // in row order (negative: sampling failed for that row).
   std::span<const int32_t> Decode(std::span<const DecodeRow> rows);
@@ -122,9 +136,15 @@ class LlamaModel {
 
  private:
   // Issues the layers for `n` rows whose ids/positions/destinations are in
-  // the workspace; attention as one prefill chunk (start >= 0) or as a decode
-  // step over page_tables/seq_lens (start < 0).
-  void IssueLayers(int64_t n, int64_t prefill_start);
+  // the workspace; attention per prefill segment, or (no segments) as a
+  // decode step over page_tables/seq_lens.
+  // A run of rows of one sequence in a prefill pass: rows [row, row + n) of
+  // the pass are its positions [start, start + n); its page table is row
+  // `table` of page_tables.
+  struct Segment {
+    int64_t row = 0, n = 0, start = 0, table = 0;
+  };
+  void IssueLayers(int64_t n, std::span<const Segment> prefill);
   // Final norm and lm_head for workspace rows [first, first + n) into
   // logits rows [0, n).
   void IssueLogits(int64_t first, int64_t n);
@@ -133,6 +153,12 @@ class LlamaModel {
   // slot its block was copied to (Acquire) for streamed layers.
   LayerWeights LayerForCompute(int64_t l);
   void DoneWithLayer(int64_t l);
+  // Where each per-step input lives in the host copy of the step inputs.
+  struct StepHost {
+    int32_t *ids, *positions, *destinations, *tables, *seq_lens;
+    SamplingRow* sampling;
+  };
+  StepHost HostStepInputs();
   void UploadStepInputs();
   int32_t PrefillChunks(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
                         const SamplingRow& sampling, std::span<float> all_logits);
@@ -149,6 +175,8 @@ class LlamaModel {
   // Host copy of workspace_.step_inputs, rewritten every pass.
   std::vector<int32_t> step_host_;
   std::vector<int32_t> sampled_host_;
+  std::vector<int32_t> prefill_chosen_;
+  std::vector<Segment> segments_;
   // decode_graphs_[b - 1]: the recorded decode step for batch b, made on
   // first use.
   std::vector<std::unique_ptr<OpGraph>> decode_graphs_;

@@ -182,30 +182,43 @@ void ModelRunner::Loop() {
       }
       running_count_ = static_cast<int>(running_.size());
     }
-    // Cancelled sequences leave first, then new ones prefill their prompt,
-    // then every running sequence advances one token in one batched step.
+    // Cancelled sequences leave first, then new ones prefill their prompts
+    // (together), then every running sequence advances one token in one
+    // batched step.
     std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
       if (!cancel_all && !sequence->stream->cancelled()) return false;
       Finish(*sequence, FinishReason::kCancelled);
       return true;
     });
-    std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
-      if (sequence->cached > 0) return false;
-      return !Prefill(*sequence);
-    });
+    PrefillNewSequences();
     if (!running_.empty()) DecodeStep();
   }
 }
 
-bool ModelRunner::Prefill(Sequence& sequence) {
-  int32_t token;
+void ModelRunner::PrefillNewSequences() {
+  prefill_sequences_.clear();
+  std::vector<Sequence*> fresh;
+  for (const std::unique_ptr<Sequence>& sequence : running_) {
+    if (sequence->cached > 0) continue;
+    fresh.push_back(sequence.get());
+    prefill_sequences_.push_back(PrefillSequence{sequence->tokens, weights_->kv_cache->Pages(sequence->slot),
+                                                 sequence->sampler->NextRow()});
+  }
+  if (fresh.empty()) return;
+  std::vector<int32_t> chosen;
   {
     absl::MutexLock lock(&compute_mutex_);
-    token = weights_->model->Prefill(sequence.tokens, 0, weights_->kv_cache->Pages(sequence.slot),
-                                     sequence.sampler->NextRow());
+    const std::span<const int32_t> ids = weights_->model->PrefillBatch(prefill_sequences_);
+    chosen.assign(ids.begin(), ids.end());
   }
-  sequence.cached = sequence.tokens.size();
-  return Accept(sequence, token);
+  std::vector<Sequence*> finished;
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    fresh[i]->cached = fresh[i]->tokens.size();
+    if (!Accept(*fresh[i], chosen[i])) finished.push_back(fresh[i]);
+  }
+  std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
+    return std::find(finished.begin(), finished.end(), sequence.get()) != finished.end();
+  });
 }
 
 void ModelRunner::DecodeStep() {

@@ -61,8 +61,9 @@ class ModelRunner {
   struct Sequence;
 
   void Loop();
-  // Prefills a newly admitted sequence's prompt; false once it has finished.
-  bool Prefill(Sequence& sequence);
+  // Prefills the prompts of the newly admitted sequences, together, and
+  // takes their first tokens; removes those that finish.
+  void PrefillNewSequences();
   // One token for every running sequence; removes those that finish.
   void DecodeStep();
   // Takes the token sampled for `sequence` (negative: sampling failed):
@@ -73,6 +74,7 @@ class ModelRunner {
 
   std::unique_ptr<LoadedWeights> weights_;
   std::vector<DecodeRow> decode_rows_;  // runner thread only
+  std::vector<PrefillSequence> prefill_sequences_;  // runner thread only
 
   mutable absl::Mutex mutex_;
   std::deque<std::unique_ptr<Sequence>> queue_ ABSL_GUARDED_BY(mutex_);

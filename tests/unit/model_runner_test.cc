@@ -595,6 +595,80 @@ void GreedyIsDeterministicAlsoWhenInterleaved() {
   }
 }
 
+// Prompts admitted together are prefilled together, packed into passes of
+// at most one chunk (64 rows on the CPU): here 50 + 70 + 30 + 100 rows span
+// four passes, with prompts split across pass boundaries. Each continuation
+// equals the same request run alone.
+void PromptsPrefilledTogetherMatchAlone() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  std::vector<GenerationRequest> requests;
+  std::vector<Outcome> alone;
+  for (size_t length : {50, 70, 30, 100}) {
+    requests.push_back(Greedy(Prompt(length, static_cast<int>(length)), 12));
+    alone.push_back(Generate(*runner, requests.back()));
+    ASSERT_EQ(alone.back().tokens.size(), 12u);
+  }
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (const GenerationRequest& request : requests) {
+    absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner->Submit(request);
+    ASSERT_TRUE(stream.ok());
+    streams.push_back(*stream);
+  }
+  for (size_t i = 0; i < streams.size(); ++i) {
+    EXPECT_EQ(Collect(*streams[i]).tokens, alone[i].tokens) << "request " << i;
+  }
+}
+
+// LlamaModel::PrefillBatch directly (the runner may or may not admit
+// requests together): four prompts packed into 64-row passes, split across
+// pass boundaries, each first greedy token the argmax of that prompt's last
+// scored row, and each sequence's KV cache what its own prefill writes (the
+// next decode step of every sequence matches its own recomputation).
+void PrefillBatchPacksPromptsIntoPasses() {
+  Budget budget;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  LoadedWeights& w = **loaded;
+  const int64_t vocab = w.config.vocab_size;
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t length : {50, 70, 30, 100}) prompts.push_back(Prompt(length, static_cast<int>(length) + 1));
+  // References first (ScoreTokens uses a slot of its own and gives it back).
+  std::vector<int32_t> expected_first, expected_second;
+  for (const std::vector<int32_t>& prompt : prompts) {
+    std::vector<float> all(prompt.size() * vocab), last(vocab);
+    std::optional<int> slot = w.kv_cache->Acquire();
+    ASSERT_TRUE(slot.has_value());
+    w.model->Prefill(prompt, 0, w.kv_cache->Pages(*slot), SamplingRow{}, all);
+    const int32_t first = Argmax(all.data() + (prompt.size() - 1) * vocab, vocab);
+    expected_first.push_back(first);
+    std::vector<int32_t> extended = prompt;
+    extended.push_back(first);
+    std::vector<float> all2(extended.size() * vocab);
+    w.model->Prefill(extended, 0, w.kv_cache->Pages(*slot), SamplingRow{}, all2);
+    expected_second.push_back(Argmax(all2.data() + prompt.size() * vocab, vocab));
+    w.kv_cache->Release(*slot);
+  }
+  std::vector<int> slots;
+  std::vector<PrefillSequence> sequences;
+  for (const std::vector<int32_t>& prompt : prompts) {
+    slots.push_back(*w.kv_cache->Acquire());
+    sequences.push_back(PrefillSequence{prompt, w.kv_cache->Pages(slots.back()), SamplingRow{}});
+  }
+  const std::span<const int32_t> first = w.model->PrefillBatch(sequences);
+  ASSERT_EQ(first.size(), prompts.size());
+  std::vector<DecodeRow> rows;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(first[i], expected_first[i]) << "prompt " << i;
+    rows.push_back(DecodeRow{first[i], static_cast<int64_t>(prompts[i].size()), w.kv_cache->Pages(slots[i]),
+                             SamplingRow{}});
+  }
+  const std::span<const int32_t> second = w.model->Decode(rows);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(second[i], expected_second[i]) << "prompt " << i;
+  for (int slot : slots) w.kv_cache->Release(slot);
+}
+
 // A seeded sampled request gives the same tokens alone and in a batch: each
 // row's draw comes from its own request's stream, whatever else runs.
 void SampledIsTheSameAloneAndBatched() {
@@ -928,6 +1002,10 @@ TEST(ModelRunnerTest, GreedyGenerationMatchesRecomputation) {
   }
   RUN_CHECK(GreedyIsDeterministicAlsoWhenInterleaved);
 }
+
+TEST(ModelRunnerTest, PrefillBatchPacksPromptsIntoPasses) { RUN_CHECK(PrefillBatchPacksPromptsIntoPasses); }
+
+TEST(ModelRunnerTest, PromptsPrefilledTogetherMatchAlone) { RUN_CHECK(PromptsPrefilledTogetherMatchAlone); }
 
 TEST(ModelRunnerTest, SampledGenerationDoesNotDependOnTheBatch) { RUN_CHECK(SampledIsTheSameAloneAndBatched); }
 
