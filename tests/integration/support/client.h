@@ -35,6 +35,10 @@ v1::GenerateRequest GreedyRequest(const std::string& model, const std::string& p
 
 v1::StatsResponse Stats(v1::Djinn::Stub& stub);
 
+// GET `path` from 127.0.0.1:`port` over a plain TCP connection; returns the
+// whole HTTP response ("" when the connection fails).
+std::string HttpGet(int port, const std::string& path);
+
 }  // namespace djinn::testing
 
 #endif  // DJINN_TESTS_INTEGRATION_SUPPORT_CLIENT_H_

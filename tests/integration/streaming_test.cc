@@ -1,0 +1,96 @@
+// Weight streaming through a real djinnd (CPU backend): under a budget too
+// small for every layer, the daemon streams the last layers through the ring
+// buffer, says so in Stats, /metrics and `djinnctl plan`, and generates the
+// same text as a daemon that holds every layer.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/support/client.h"
+#include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/test_models.h"
+
+namespace djinn::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint32_t kTokens = 24;
+
+struct Served {
+  std::string text;
+  std::vector<uint32_t> ids;
+  v1::StatsResponse stats;
+};
+
+// Starts a daemon with `budget` bytes, loads tiny-deep, generates greedily.
+Served Serve(uint64_t budget, std::unique_ptr<DaemonProcess>* keep = nullptr) {
+  Served served;
+  auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=" + std::to_string(budget)});
+  EXPECT_TRUE(daemon.ok()) << daemon.status();
+  if (!daemon.ok()) return served;
+  auto stub = Connect((*daemon)->address());
+  const LoadResult load = Load(*stub, "deep", "tiny-deep");
+  EXPECT_TRUE(load.status.ok()) << load.status.error_message();
+  const GenerateResult generated = Generate(*stub, GreedyRequest("deep", "Once upon a time", kTokens));
+  EXPECT_TRUE(generated.status.ok()) << generated.status.error_message();
+  served.text = generated.text;
+  served.ids = generated.token_ids;
+  served.stats = Stats(*stub);
+  if (keep != nullptr) *keep = *std::move(daemon);
+  return served;
+}
+
+TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
+  TestModel("tiny-deep");
+  // Fully resident: how much of the budget the model takes, and the text.
+  const Served resident = Serve(256ull << 20);
+  ASSERT_EQ(resident.stats.models_size(), 1);
+  const v1::ModelStats& whole = resident.stats.models(0);
+  ASSERT_EQ(whole.streamed_layers(), 0u);
+  ASSERT_EQ(resident.ids.size(), kTokens);
+  const uint64_t used = resident.stats.memory().budget_bytes() - resident.stats.memory().free_bytes();
+  // Short of about seven layers' weights: some layers must stream.
+  const uint64_t per_layer = whole.weight_bytes() / (whole.resident_layers() + 2);  // an underestimate
+  const uint64_t budget = used - 7 * per_layer;
+
+  std::unique_ptr<DaemonProcess> daemon;
+  const Served streamed = Serve(budget, &daemon);
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_EQ(streamed.stats.models_size(), 1);
+  const v1::ModelStats& model = streamed.stats.models(0);
+  EXPECT_GT(model.streamed_layers(), 0u);
+  EXPECT_EQ(model.resident_layers() + model.streamed_layers(), whole.resident_layers());
+  EXPECT_GT(model.ring_buffer_bytes(), 0u);
+  EXPECT_EQ(streamed.stats.memory().ring_buffer_bytes(), model.ring_buffer_bytes());
+  EXPECT_EQ(streamed.stats.memory().host_pinned_bytes(), model.streamed_bytes());
+  EXPECT_EQ(model.streamed_bytes_per_pass(), model.streamed_bytes());
+  // Every pass copied the streamed layers: the prompt's and one per token after the first.
+  EXPECT_GE(streamed.stats.pcie().h2d_bytes_total(), kTokens * model.streamed_bytes_per_pass());
+  EXPECT_EQ(streamed.stats.pcie().h2d_bytes_total() % model.streamed_bytes_per_pass(), 0u);
+  EXPECT_GT(streamed.stats.pcie().achieved_gb_per_second(), 0.0);
+
+  EXPECT_EQ(streamed.ids, resident.ids);
+  EXPECT_EQ(streamed.text, resident.text);
+
+  // The plan, as djinnctl prints it.
+  const CommandResult plan = RunCommand({DJINNCTL_PATH, "--addr=" + daemon->address(), "plan", "deep"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_THAT(plan.out, HasSubstr("streamed from host memory"));
+  EXPECT_THAT(plan.out, HasSubstr("ring buffer"));
+  EXPECT_THAT(plan.out, HasSubstr(std::to_string(model.streamed_layers()) + " streamed"));
+  const CommandResult missing = RunCommand({DJINNCTL_PATH, "--addr=" + daemon->address(), "plan", "nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND"));
+
+  // And /metrics.
+  const std::string metrics = HttpGet(daemon->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("djinn_ring_buffer_capacity_bytes{model=\"deep\"} " +
+                                 std::to_string(model.ring_buffer_bytes())));
+  EXPECT_THAT(metrics, HasSubstr("djinn_h2d_bytes_total{model=\"deep\"} "));
+  EXPECT_THAT(metrics, HasSubstr("djinn_streamed_bytes_per_pass{model=\"deep\"} "));
+}
+
+}  // namespace
+}  // namespace djinn::testing
