@@ -1,7 +1,10 @@
 #include "common/host_convert.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "common/float16.h"
 
@@ -84,6 +87,22 @@ void ConvertHost(const std::byte* src, DType from, std::byte* dst, DType to, int
       std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(int32_t));
       return;
   }
+}
+
+void ParallelConvertHost(const std::byte* src, DType from, std::byte* dst, DType to, int64_t count, int threads) {
+  constexpr int64_t kMinPieceBytes = 4 << 20;
+  if (threads <= 0) threads = static_cast<int>(std::min(16u, std::max(1u, std::thread::hardware_concurrency())));
+  const int64_t out_size = static_cast<int64_t>(DTypeSize(to));
+  const int64_t pieces = std::min<int64_t>(threads, std::max<int64_t>(1, count * out_size / kMinPieceBytes));
+  if (pieces <= 1) return ConvertHost(src, from, dst, to, count);
+  const int64_t in_size = static_cast<int64_t>(DTypeSize(from));
+  const int64_t per_piece = (count + pieces - 1) / pieces;
+  std::vector<std::thread> workers;
+  for (int64_t first = 0; first < count; first += per_piece) {
+    const int64_t n = std::min(per_piece, count - first);
+    workers.emplace_back([=] { ConvertHost(src + first * in_size, from, dst + first * out_size, to, n); });
+  }
+  for (std::thread& worker : workers) worker.join();
 }
 
 }  // namespace djinn

@@ -202,8 +202,8 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     const TensorInfo* info = (*files)->Find(spec.name);
     const Tensor part = spec.target->Rows(spec.row_offset, spec.rows);
     if (spec.layer >= 0 && plan->layers[spec.layer] == LayerPlacement::kStreamed) {
-      ConvertHost((*files)->Data(*info).data(), info->dtype, static_cast<std::byte*>(part.data), dtype,
-                  part.elements());
+      ParallelConvertHost((*files)->Data(*info).data(), info->dtype, static_cast<std::byte*>(part.data), dtype,
+                          part.elements());
     } else {
       backend->Upload((*files)->Data(*info), info->dtype, part);
     }
