@@ -253,7 +253,7 @@ void CudaBackend::Upload(std::span<const std::byte> source, DType source_dtype, 
   for (int64_t first = 0; first < count; first += chunk) {
     const int64_t n = std::min(chunk, count - first);
     std::byte* staged = StagingSpace(static_cast<uint64_t>(n) * to);
-    ConvertHost(source.data() + first * from, source_dtype, staged, dst.dtype, n);
+    ParallelConvertHost(source.data() + first * from, source_dtype, staged, dst.dtype, n);
     DJINN_CUDA_CHECK(cudaMemcpyAsync(out + first * to, staged, static_cast<size_t>(n) * to, cudaMemcpyHostToDevice,
                                      Stream(stream_)));
     StagingCopied();

@@ -7,7 +7,8 @@
 //
 // Memory: ReserveArena is the only large device allocation (one cudaMalloc
 // of the whole budget). Construction takes a fixed cuBLAS workspace and two
-// small pinned staging buffers for Upload/Download/CopyToHost; after that no
+// 64 MiB pinned staging buffers for Upload/Download/CopyToHost (host memory;
+// Upload fills them on several threads); after that no
 // op allocates, so every op can be captured by Record into a CUDA graph.
 // AllocateHostMemory is the caller's pinned host memory (the weights that
 // stream), apart from all of that.
@@ -50,7 +51,7 @@ class CudaBackend : public Backend {
   // Bytes of the cuBLAS workspace taken at construction (Hopper's
   // recommended size), and of each of the two pinned staging buffers.
   static constexpr uint64_t kCublasWorkspaceBytes = 32ull << 20;
-  static constexpr uint64_t kStagingBytes = 8ull << 20;
+  static constexpr uint64_t kStagingBytes = 64ull << 20;
   // Prompt chunk per forward pass: large enough for compute-bound GEMMs.
   static constexpr int64_t kPrefillChunk = 2048;
 
