@@ -74,8 +74,15 @@ def ttft(model, ids, repeat):
 
 
 @torch.inference_mode()
-def decode(model, ids, steps):
+def decode(model, ids, steps, prefill_times=None):
+    """Prefill, then `steps` greedy steps; returns each step's seconds (and
+    appends the prefill's, to the host copy of its tokens, to prefill_times)."""
+    torch.cuda.synchronize()
+    start = time.perf_counter()
     out, token = prefill(model, ids)
+    if prefill_times is not None:
+        token.cpu()
+        prefill_times.append(time.perf_counter() - start)
     cache = out.past_key_values
     torch.cuda.synchronize()
     times = []
