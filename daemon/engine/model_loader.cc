@@ -134,7 +134,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   workspace_shape.context_length = context;
   workspace_shape.prefill_chunk = std::min(backend->PreferredPrefillChunk(), context);
   workspace_shape.max_batch = wanted;
-  workspace_shape.page_tokens = context;  // one page per KV slot (kv_cache.h)
+  workspace_shape.page_tokens = KvCache::kPageTokens;
   const uint64_t workspace_bytes = LlamaModel::WorkspaceBytes(c, workspace_shape, dtype, *backend);
   // Every layer's tensors share one block; every layer has the same shape.
   uint64_t layer_bytes = 0, fixed_bytes = 0;

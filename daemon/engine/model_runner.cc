@@ -137,8 +137,8 @@ absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<in
   for (int32_t id : tokens) {
     if (id < 0 || id >= vocab) return absl::InvalidArgumentError("token id outside the vocabulary");
   }
-  std::optional<int> slot = weights_->kv_cache->Acquire();
-  if (!slot.has_value()) return absl::ResourceExhaustedError("no free KV-cache slot");
+  std::optional<int> slot = weights_->kv_cache->Acquire(static_cast<int64_t>(tokens.size()));
+  if (!slot.has_value()) return absl::ResourceExhaustedError("no free KV-cache pages");
   std::vector<float> all(tokens.size() * vocab);
   {
     absl::MutexLock lock(&compute_mutex_);
@@ -171,7 +171,9 @@ void ModelRunner::Loop() {
         ++it;
       }
       while (!queue_.empty()) {
-        std::optional<int> slot = weights_->kv_cache->Acquire();
+        // Pages for everything the request can write: prompt + max_tokens.
+        const Sequence& head = *queue_.front();
+        std::optional<int> slot = weights_->kv_cache->Acquire(static_cast<int64_t>(head.prompt_tokens + head.max_tokens));
         if (!slot.has_value()) break;
         std::unique_ptr<Sequence> sequence = std::move(queue_.front());
         queue_.pop_front();

@@ -206,10 +206,10 @@ v1::StatsResponse DjinnService::Snapshot() const {
     model->set_kv_sequences_total(static_cast<uint32_t>(info.max_sequences));
     model->set_kv_sequences_active(static_cast<uint32_t>(info.counters.active));
     model->set_kv_cache_bytes(info.kv_cache_bytes);
-    model->set_kv_cache_used_bytes(info.kv_bytes_per_sequence * info.counters.active);
+    model->set_kv_cache_used_bytes(info.kv_used_bytes);
     model->set_requests_total(info.counters.requests_total);
     model->set_generated_tokens_total(info.counters.generated_tokens_total);
-    kv_used += info.kv_bytes_per_sequence * info.counters.active;
+    kv_used += info.kv_used_bytes;
     queued += info.counters.queued;
     active += info.counters.active;
     prompt_tokens += info.counters.prompt_tokens_total;

@@ -111,6 +111,7 @@ ModelInfo ModelRegistry::Describe(const Entry& entry) {
   info.max_sequences = w.kv_cache->slots();
   info.kv_cache_bytes = w.kv_cache->block().size;
   info.kv_bytes_per_sequence = w.kv_cache->shape().BytesPerSequence();
+  info.kv_used_bytes = w.kv_cache->used_bytes();
   info.plan = w.plan;
   info.ring = entry.runner->ring_counters();
   info.counters = entry.runner->counters();

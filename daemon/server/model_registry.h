@@ -37,7 +37,8 @@ struct ModelInfo {
   int64_t context_length = 0;
   int max_sequences = 0;
   uint64_t kv_cache_bytes = 0;
-  uint64_t kv_bytes_per_sequence = 0;
+  uint64_t kv_bytes_per_sequence = 0;  // a whole context's worth of pages
+  uint64_t kv_used_bytes = 0;          // pages held by live sequences
   ResidencyPlan plan;
   RingCounters ring;  // zero when nothing streams
   RunnerCounters counters;

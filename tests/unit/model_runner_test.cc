@@ -638,7 +638,7 @@ void PrefillBatchPacksPromptsIntoPasses() {
   std::vector<int32_t> expected_first, expected_second;
   for (const std::vector<int32_t>& prompt : prompts) {
     std::vector<float> all(prompt.size() * vocab), last(vocab);
-    std::optional<int> slot = w.kv_cache->Acquire();
+    std::optional<int> slot = w.kv_cache->Acquire(static_cast<int64_t>(prompt.size()) + 1);
     ASSERT_TRUE(slot.has_value());
     w.model->Prefill(prompt, 0, w.kv_cache->Pages(*slot), SamplingRow{}, all);
     const int32_t first = Argmax(all.data() + (prompt.size() - 1) * vocab, vocab);
@@ -653,7 +653,7 @@ void PrefillBatchPacksPromptsIntoPasses() {
   std::vector<int> slots;
   std::vector<PrefillSequence> sequences;
   for (const std::vector<int32_t>& prompt : prompts) {
-    slots.push_back(*w.kv_cache->Acquire());
+    slots.push_back(*w.kv_cache->Acquire(static_cast<int64_t>(prompt.size()) + 1));
     sequences.push_back(PrefillSequence{prompt, w.kv_cache->Pages(slots.back()), SamplingRow{}});
   }
   const std::span<const int32_t> first = w.model->PrefillBatch(sequences);
@@ -862,8 +862,9 @@ void CancelAllEndsRunningAndQueuedStreams() {
   ASSERT_NE(runner, nullptr);
   KvCache& cache = *runner->weights().kv_cache;
   ASSERT_EQ(cache.slots(), 2);
-  // Hold one slot, so that one request runs and the others wait in the queue.
-  std::optional<int> held = cache.Acquire();
+  // Hold one of the two sequences, so that one request runs and the others
+  // wait in the queue.
+  std::optional<int> held = cache.Acquire(1);
   ASSERT_TRUE(held.has_value());
 
   const GenerationRequest long_request = Greedy(Prompt(10), 8192 - 10);  // would take thousands of steps
