@@ -24,6 +24,8 @@ ABSL_FLAG(std::vector<std::string>, model, {}, "NAME=PATH of a model to load at 
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM, how long in-flight streams may run before they are cancelled");
 ABSL_FLAG(int, threads, 0, "CPU backend threads (0: one per core)");
+ABSL_FLAG(int, max_queued_requests, 1024,
+          "Generate requests a model may have waiting for KV-cache pages; more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, log_level, "info", "debug | info | warning | error");
 
 namespace djinn {
@@ -83,6 +85,8 @@ absl::StatusOr<DaemonOptions> ParseDaemonFlags(int argc, char** argv) {
   if (options.model_root.empty()) options.model_root = std::filesystem::current_path().string();
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.threads = absl::GetFlag(FLAGS_threads);
+  options.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  if (options.max_queued_requests < 1) return absl::InvalidArgumentError("--max-queued-requests must be at least 1");
   options.log_level = absl::GetFlag(FLAGS_log_level);
   if (options.log_level != "debug" && options.log_level != "info" && options.log_level != "warning" &&
       options.log_level != "error") {

@@ -21,6 +21,7 @@ struct DaemonOptions {
   std::vector<std::pair<std::string, std::string>> preload;  // name, path
   absl::Duration shutdown_grace;
   int threads = 0;
+  int max_queued_requests = 1024;
   std::string log_level;
 };
 

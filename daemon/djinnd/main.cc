@@ -74,6 +74,7 @@ int Run(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
       ModelRegistry::Create(options->model_root, backend->get(), &arena);
   if (!registry.ok()) return Fail("bad --model-root", registry.status());
+  (*registry)->set_max_queued(options->max_queued_requests);
 
   metrics::Registry metrics_registry;
   ServerMetrics server_metrics(&metrics_registry);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "daemon/engine/sampling/sampler.h"
 
 namespace djinn {
@@ -24,6 +25,13 @@ struct GenerationRequest {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // Past it, the request ends with DEADLINE_EXCEEDED wherever it is (queued
+  // or running) and gives back its KV pages.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Among queued requests, higher goes first; equal ones in arrival order.
+  // Waiting adds one per second (aging), so no request waits forever behind
+  // a stream of higher-priority ones.
+  int priority = 0;
 };
 
 constexpr uint32_t kDefaultMaxTokens = 128;

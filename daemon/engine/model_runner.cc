@@ -24,9 +24,12 @@ struct ModelRunner::Sequence {
   size_t cached = 0;  // tokens whose keys/values are in the cache
   GenerationUsage usage;
   absl::Time submitted, admitted;
+  absl::Time deadline = absl::InfiniteFuture();
+  int priority = 0;
 };
 
-ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights) : weights_(std::move(weights)) {
+ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued)
+    : weights_(std::move(weights)), max_queued_(max_queued) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -96,6 +99,12 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const Gene
 
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::NotFoundError("the model is unloading");
+  if (static_cast<int>(queue_.size()) >= max_queued_) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("%d requests are already waiting for this model; try again later", queue_.size()));
+  }
+  sequence->deadline = request.deadline;
+  sequence->priority = request.priority;
   ++counters_.requests_total;
   counters_.prompt_tokens_total += sequence->prompt_tokens;
   queue_.push_back(std::move(sequence));
@@ -161,24 +170,31 @@ void ModelRunner::Loop() {
       if (stopping_ && running_.empty() && queue_.empty()) return;
       cancel_all = cancel_all_;
       cancel_all_ = false;
-      // Drop queued requests whose client is gone; admit the rest while slots last.
+      // Drop queued requests whose client is gone or whose deadline passed;
+      // admit the rest while KV pages last, best first (NextToAdmit).
+      const absl::Time now = absl::Now();
       for (auto it = queue_.begin(); it != queue_.end();) {
         if ((*it)->stream->cancelled() || cancel_all) {
           Finish(**it, FinishReason::kCancelled);
-          it = queue_.erase(it);
+        } else if ((*it)->deadline < now) {
+          Fail(**it, absl::DeadlineExceededError("the deadline passed while the request was queued"));
+        } else {
+          ++it;
           continue;
         }
-        ++it;
+        it = queue_.erase(it);
       }
       while (!queue_.empty()) {
+        auto next = NextToAdmit(now);
         // Pages for everything the request can write: prompt + max_tokens.
-        const Sequence& head = *queue_.front();
-        std::optional<int> slot = weights_->kv_cache->Acquire(static_cast<int64_t>(head.prompt_tokens + head.max_tokens));
+        const Sequence& candidate = **next;
+        std::optional<int> slot =
+            weights_->kv_cache->Acquire(static_cast<int64_t>(candidate.prompt_tokens + candidate.max_tokens));
         if (!slot.has_value()) break;
-        std::unique_ptr<Sequence> sequence = std::move(queue_.front());
-        queue_.pop_front();
+        std::unique_ptr<Sequence> sequence = std::move(*next);
+        queue_.erase(next);
         sequence->slot = *slot;
-        sequence->admitted = absl::Now();
+        sequence->admitted = now;
         sequence->usage.queue_seconds = absl::ToDoubleSeconds(sequence->admitted - sequence->submitted);
         running_.push_back(std::move(sequence));
       }
@@ -187,9 +203,16 @@ void ModelRunner::Loop() {
     // Cancelled sequences leave first, then new ones prefill their prompts
     // (together), then every running sequence advances one token in one
     // batched step.
+    const absl::Time now = absl::Now();
     std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
-      if (!cancel_all && !sequence->stream->cancelled()) return false;
-      Finish(*sequence, FinishReason::kCancelled);
+      if (cancel_all || sequence->stream->cancelled()) {
+        Finish(*sequence, FinishReason::kCancelled);
+      } else if (sequence->deadline < now) {
+        Fail(*sequence, absl::DeadlineExceededError(absl::StrFormat(
+                            "the deadline passed after %d generated tokens", sequence->usage.completion_tokens)));
+      } else {
+        return false;
+      }
       return true;
     });
     PrefillNewSequences();
@@ -244,15 +267,7 @@ void ModelRunner::DecodeStep() {
 
 bool ModelRunner::Accept(Sequence& sequence, int32_t token) {
   if (token < 0) {
-    GenerationEvent event;
-    event.error = absl::InternalError("sampling failed: no logit is a finite number");
-    weights_->kv_cache->Release(sequence.slot);
-    sequence.slot = -1;
-    {
-      absl::MutexLock lock(&mutex_);
-      --running_count_;
-    }
-    sequence.stream->Push(std::move(event));
+    Fail(sequence, absl::InternalError("sampling failed: no logit is a finite number"));
     return false;
   }
   sequence.tokens.push_back(token);
@@ -291,6 +306,27 @@ bool ModelRunner::Accept(Sequence& sequence, int32_t token) {
   event.text = std::move(released.text);
   sequence.stream->Push(std::move(event));
   return true;
+}
+
+std::deque<std::unique_ptr<ModelRunner::Sequence>>::iterator ModelRunner::NextToAdmit(absl::Time now) {
+  auto score = [now](const Sequence& s) { return s.priority + absl::ToDoubleSeconds(now - s.submitted); };
+  auto best = queue_.begin();
+  for (auto it = std::next(queue_.begin()); it != queue_.end(); ++it) {
+    if (score(**it) > score(**best)) best = it;  // ties: the earlier one stays
+  }
+  return best;
+}
+
+void ModelRunner::Fail(Sequence& sequence, absl::Status error) {
+  if (sequence.slot >= 0) {
+    weights_->kv_cache->Release(sequence.slot);
+    sequence.slot = -1;
+    absl::MutexLock lock(&mutex_);
+    --running_count_;
+  }
+  GenerationEvent event;
+  event.error = std::move(error);
+  sequence.stream->Push(std::move(event));
 }
 
 void ModelRunner::Finish(Sequence& sequence, FinishReason reason, std::string text, std::vector<int32_t> last_tokens) {

@@ -32,13 +32,17 @@ struct RunnerCounters {
 
 class ModelRunner {
  public:
-  explicit ModelRunner(std::unique_ptr<LoadedWeights> weights);
+  // Requests waiting for KV pages, at most; Submit refuses more.
+  static constexpr int kDefaultMaxQueued = 1024;
+
+  explicit ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued = kDefaultMaxQueued);
   // Finishes every queued and running request first (see Drain).
   ~ModelRunner();
 
   // Validates and tokenizes the request (INVALID_ARGUMENT for an empty or too
   // long prompt, out-of-range token ids, bad sampling parameters), then queues
-  // it. The stream delivers its tokens.
+  // it (RESOURCE_EXHAUSTED when max_queued requests already wait). The
+  // stream delivers its tokens.
   absl::StatusOr<std::shared_ptr<GenerationStream>> Submit(const GenerationRequest& request);
 
   // Refuses new requests and waits until every queued and running one has
@@ -71,8 +75,14 @@ class ModelRunner {
   bool Accept(Sequence& sequence, int32_t token);
   void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
               std::vector<int32_t> last_tokens = {});
+  // Ends `sequence` with an error event, giving back its KV pages first.
+  void Fail(Sequence& sequence, absl::Status error);
+  // The queued request to admit next: highest priority + seconds waited,
+  // then the earliest.
+  std::deque<std::unique_ptr<Sequence>>::iterator NextToAdmit(absl::Time now);
 
   std::unique_ptr<LoadedWeights> weights_;
+  const int max_queued_;
   std::vector<DecodeRow> decode_rows_;  // runner thread only
   std::vector<PrefillSequence> prefill_sequences_;  // runner thread only
 

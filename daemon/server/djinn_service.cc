@@ -110,7 +110,11 @@ grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::Gene
   const std::string& model = request->model();
   absl::StatusOr<std::shared_ptr<ModelRunner>> runner = registry_->Find(model);
   if (!runner.ok()) return ToGrpcStatus(runner.status());
-  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = (*runner)->Submit(FromProto(*request));
+  GenerationRequest generation = FromProto(*request);
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    generation.deadline = absl::FromChrono(context->deadline());
+  }
+  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = (*runner)->Submit(generation);
   if (!stream.ok()) {
     metrics_->GenerateRejected(model);
     return ToGrpcStatus(stream.status());

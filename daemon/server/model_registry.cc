@@ -90,7 +90,7 @@ absl::StatusOr<ModelInfo> ModelRegistry::Load(const std::string& name, const std
   }
   ModelInfo& info = entry.info;
   info.state = ModelState::kReady;
-  entry.runner = std::make_shared<ModelRunner>(*std::move(loaded));
+  entry.runner = std::make_shared<ModelRunner>(*std::move(loaded), max_queued_);
   ModelInfo described = Describe(entry);
   LogInfo("model ready", {{"model", name},
                           {"weight_bytes", described.weight_bytes},

@@ -51,6 +51,9 @@ class ModelRegistry {
                                                                Arena* arena);
   ~ModelRegistry();
 
+  // Requests a model may have waiting (ModelRunner); for models loaded after.
+  void set_max_queued(int max_queued) { max_queued_ = max_queued; }
+
   // Loads `path` (absolute or relative to the model root) as `name`.
   // INVALID_ARGUMENT (bad name, bad files), PERMISSION_DENIED (outside the
   // root), NOT_FOUND (no such path), ALREADY_EXISTS, RESOURCE_EXHAUSTED.
@@ -80,6 +83,7 @@ class ModelRegistry {
   const std::string model_root_;
   Backend* const backend_;
   Arena* const arena_;
+  int max_queued_ = ModelRunner::kDefaultMaxQueued;
   mutable absl::Mutex mutex_;
   std::map<std::string, Entry> models_ ABSL_GUARDED_BY(mutex_);
 };

@@ -99,6 +99,7 @@ GenerationRequest FromProto(const v1::GenerateRequest& request) {
   out.stop.assign(request.stop().begin(), request.stop().end());
   out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   out.ignore_eos = request.ignore_eos();
+  out.priority = request.priority();
   return out;
 }
 

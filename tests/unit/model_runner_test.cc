@@ -854,6 +854,77 @@ void SubmitValidation() {
   EXPECT_EQ(runner->counters().requests_total, 1u);
 }
 
+// Admission: a bounded queue, deadlines honoured queued and running, and
+// priorities (with aging) choosing who is admitted next.
+void QueueLimitDeadlinesAndPriorities() {
+  Budget budget;
+  LoadSettings settings;
+  settings.max_sequences = 1;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny-long", settings);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ModelRunner runner(*std::move(loaded), /*max_queued=*/2);
+  KvCache& cache = *runner.weights().kv_cache;
+  ASSERT_EQ(cache.slots(), 1);
+
+  // The one sequence is held: everything queues.
+  std::optional<int> held = cache.Acquire(1);
+  ASSERT_TRUE(held.has_value());
+  GenerationRequest low = Greedy(Prompt(6, 1), 8);
+  GenerationRequest high = Greedy(Prompt(6, 2), 8);
+  high.priority = 5;
+  absl::StatusOr<std::shared_ptr<GenerationStream>> low_stream = runner.Submit(low);
+  absl::StatusOr<std::shared_ptr<GenerationStream>> high_stream = runner.Submit(high);
+  ASSERT_TRUE(low_stream.ok() && high_stream.ok());
+  absl::StatusOr<std::shared_ptr<GenerationStream>> refused = runner.Submit(Greedy(Prompt(6, 3), 8));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+
+  // Freed: the later, higher-priority request is admitted first; the earlier
+  // one waits for it to finish.
+  cache.Release(*held);
+  const Outcome high_out = Collect(**high_stream);
+  const Outcome low_out = Collect(**low_stream);
+  EXPECT_EQ(high_out.tokens.size(), 8u);
+  EXPECT_EQ(low_out.tokens.size(), 8u);
+  EXPECT_GT(low_out.usage.queue_seconds, high_out.usage.queue_seconds);
+
+  // A deadline that passes while queued: DEADLINE_EXCEEDED, never admitted.
+  held = cache.Acquire(1);
+  ASSERT_TRUE(held.has_value());
+  GenerationRequest late = Greedy(Prompt(6, 4), 8);
+  late.deadline = absl::Now() + absl::Milliseconds(20);
+  absl::StatusOr<std::shared_ptr<GenerationStream>> late_stream = runner.Submit(late);
+  ASSERT_TRUE(late_stream.ok());
+  GenerationEvent event;
+  ASSERT_TRUE((*late_stream)->Next(&event, kEventTimeout));
+  EXPECT_EQ(event.error.code(), absl::StatusCode::kDeadlineExceeded) << event.error;
+  EXPECT_TRUE(event.token_ids.empty());
+  cache.Release(*held);
+
+  // A deadline that passes while generating: ends with DEADLINE_EXCEEDED
+  // after some tokens, and its pages are free again.
+  GenerationRequest endless = Greedy(Prompt(6, 5), 8000);
+  endless.deadline = absl::Now() + absl::Milliseconds(100);
+  absl::StatusOr<std::shared_ptr<GenerationStream>> endless_stream = runner.Submit(endless);
+  ASSERT_TRUE(endless_stream.ok());
+  size_t tokens = 0;
+  absl::Status ended;
+  for (;;) {
+    GenerationEvent e;
+    ASSERT_TRUE((*endless_stream)->Next(&e, kEventTimeout));
+    tokens += e.token_ids.size();
+    if (!e.error.ok() || e.finish != FinishReason::kNone) {
+      ended = e.error;
+      break;
+    }
+  }
+  EXPECT_EQ(ended.code(), absl::StatusCode::kDeadlineExceeded) << ended;
+  EXPECT_GT(tokens, 0u);
+  EXPECT_LT(tokens, 8000u);
+  EXPECT_EQ(cache.active(), 0);
+  EXPECT_EQ(cache.pages_free(), cache.pages_total());
+}
+
 void CancelAllEndsRunningAndQueuedStreams() {
   Budget budget;
   LoadSettings settings;
@@ -1007,6 +1078,8 @@ TEST(ModelRunnerTest, GreedyGenerationMatchesRecomputation) {
 TEST(ModelRunnerTest, PrefillBatchPacksPromptsIntoPasses) { RUN_CHECK(PrefillBatchPacksPromptsIntoPasses); }
 
 TEST(ModelRunnerTest, PromptsPrefilledTogetherMatchAlone) { RUN_CHECK(PromptsPrefilledTogetherMatchAlone); }
+
+TEST(ModelRunnerTest, QueueLimitDeadlinesAndPriorities) { RUN_CHECK(QueueLimitDeadlinesAndPriorities); }
 
 TEST(ModelRunnerTest, SampledGenerationDoesNotDependOnTheBatch) { RUN_CHECK(SampledIsTheSameAloneAndBatched); }
 
