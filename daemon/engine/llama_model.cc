@@ -212,64 +212,52 @@ void LlamaModel::IssueLogits(int64_t first, int64_t n) {
   backend_->MatMul(normed, weights_.lm_head, workspace_.logits.Rows(0, n));
 }
 
-int32_t LlamaModel::Prefill(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
-                            const SamplingRow& sampling, std::span<float> all_logits) {
-  const absl::Time began = absl::Now();
-  const int32_t chosen = PrefillChunks(tokens, start, pages, sampling, all_logits);
-  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
-  return chosen;
+int32_t LlamaModel::KvRow(std::span<const int32_t> pages, int64_t position) const {
+  const int64_t page_tokens = kv_layout_.page_tokens;
+  return static_cast<int32_t>(pages[position / page_tokens] * page_tokens + position % page_tokens);
 }
 
-int32_t LlamaModel::PrefillChunks(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
-                                  const SamplingRow& sampling, std::span<float> all_logits) {
-  const LlamaWorkspace& ws = workspace_;
-  const int64_t vocab = config_.vocab_size, page_tokens = kv_layout_.page_tokens;
-  const StepHost host = HostStepInputs();
-  int32_t *ids = host.ids, *positions = host.positions, *destinations = host.destinations;
-  std::copy(pages.begin(), pages.end(), host.tables);
-  host.sampling[0] = sampling;
+void LlamaModel::StagePromptRows(const StepHost& host, std::span<const int32_t> tokens,
+                                 std::span<const int32_t> pages, int64_t start, int64_t n, int64_t row) const {
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t position = start + t;
+    host.ids[row + t] = tokens[position];
+    host.positions[row + t] = static_cast<int32_t>(position);
+    host.destinations[row + t] = KvRow(pages, position);
+  }
+}
 
-  for (size_t done = 0; done < tokens.size();) {
-    const int64_t n = std::min<int64_t>(ws.shape.prefill_chunk, tokens.size() - done);
-    const int64_t chunk_start = start + static_cast<int64_t>(done);
-    for (int64_t t = 0; t < n; ++t) {
-      const int64_t position = chunk_start + t;
-      ids[t] = tokens[done + t];
-      positions[t] = static_cast<int32_t>(position);
-      destinations[t] = static_cast<int32_t>(pages[position / page_tokens] * page_tokens + position % page_tokens);
-    }
+void LlamaModel::Score(std::span<const int32_t> tokens, std::span<const int32_t> pages,
+                       std::span<float> all_logits) {
+  const absl::Time began = absl::Now();
+  const LlamaWorkspace& ws = workspace_;
+  const int64_t vocab = config_.vocab_size;
+  const StepHost host = HostStepInputs();
+  std::copy(pages.begin(), pages.end(), host.tables);
+  for (int64_t done = 0; done < static_cast<int64_t>(tokens.size());) {
+    const int64_t n = std::min<int64_t>(ws.shape.prefill_chunk, static_cast<int64_t>(tokens.size()) - done);
+    StagePromptRows(host, tokens, pages, done, n, 0);
     UploadStepInputs();
-    const Segment whole{0, n, chunk_start, 0};
+    const Segment whole{0, n, done, 0};
     IssueLayers(n, {&whole, 1});
     if (ring_ != nullptr) ring_->CountPass();
-    if (!all_logits.empty()) {
-      const int64_t rows = ws.logits.rows;
-      for (int64_t first = 0; first < n; first += rows) {
-        const int64_t m = std::min(rows, n - first);
-        IssueLogits(first, m);
-        backend_->Download(ws.logits.Rows(0, m), all_logits.subspan((done + first) * vocab, m * vocab));
-      }
+    // Logits in pieces as large as the logits buffer.
+    const int64_t rows = ws.logits.rows;
+    for (int64_t first = 0; first < n; first += rows) {
+      const int64_t m = std::min(rows, n - first);
+      IssueLogits(first, m);
+      backend_->Download(ws.logits.Rows(0, m), all_logits.subspan((done + first) * vocab, m * vocab));
     }
     done += n;
-    if (done == tokens.size() && all_logits.empty()) {
-      // Only the last token's logits are needed to pick the next token.
-      IssueLogits(n - 1, 1);
-      backend_->Sample(ws.logits.Rows(0, 1), ws.sampling.Rows(0, 1), ws.sample_scratch, ws.sampled.Rows(0, 1));
-      int32_t chosen = -1;
-      backend_->CopyToHost(ws.sampled.Rows(0, 1), std::as_writable_bytes(std::span<int32_t>(&chosen, 1)));
-      return chosen;
-    }
   }
-  return -1;
+  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
 }
 
 std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequence> sequences) {
   const absl::Time began = absl::Now();
   const LlamaWorkspace& ws = workspace_;
-  const int64_t page_tokens = kv_layout_.page_tokens, pages_per_sequence = ws.page_tables.cols;
+  const int64_t pages_per_sequence = ws.page_tables.cols;
   const StepHost host = HostStepInputs();
-  int32_t *ids = host.ids, *positions = host.positions, *destinations = host.destinations, *tables = host.tables;
-  SamplingRow* sampling = host.sampling;
   prefill_chosen_.assign(sequences.size(), -1);
 
   size_t next = 0;  // the first sequence not fully prefilled
@@ -287,17 +275,11 @@ std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequenc
                                           static_cast<int64_t>(sequence.tokens.size()) - start);
       const int64_t table = static_cast<int64_t>(segments_.size());
       segments_.push_back(Segment{rows, n, start, table});
-      std::copy(sequence.pages.begin(), sequence.pages.end(), tables + table * pages_per_sequence);
-      for (int64_t t = 0; t < n; ++t) {
-        const int64_t position = start + t;
-        ids[rows + t] = sequence.tokens[position];
-        positions[rows + t] = static_cast<int32_t>(position);
-        destinations[rows + t] =
-            static_cast<int32_t>(sequence.pages[position / page_tokens] * page_tokens + position % page_tokens);
-      }
+      std::copy(sequence.pages.begin(), sequence.pages.end(), host.tables + table * pages_per_sequence);
+      StagePromptRows(host, sequence.tokens, sequence.pages, start, n, rows);
       rows += n;
       if (start + n == static_cast<int64_t>(sequence.tokens.size())) {
-        sampling[finishing.size()] = sequence.sampling;
+        host.sampling[finishing.size()] = sequence.sampling;
         finishing.push_back(s);
       }
     }
@@ -346,20 +328,16 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   const absl::Time began = absl::Now();
   const LlamaWorkspace& ws = workspace_;
   const int64_t batch = static_cast<int64_t>(rows.size());
-  const int64_t page_tokens = kv_layout_.page_tokens, pages_per_sequence = ws.page_tables.cols;
+  const int64_t pages_per_sequence = ws.page_tables.cols;
   const StepHost host = HostStepInputs();
-  int32_t *ids = host.ids, *positions = host.positions, *destinations = host.destinations, *tables = host.tables;
-  int32_t* seq_lens = host.seq_lens;
-  SamplingRow* sampling = host.sampling;
   for (int64_t b = 0; b < batch; ++b) {
     const DecodeRow& row = rows[b];
-    ids[b] = row.token;
-    positions[b] = static_cast<int32_t>(row.position);
-    destinations[b] =
-        static_cast<int32_t>(row.pages[row.position / page_tokens] * page_tokens + row.position % page_tokens);
-    std::copy(row.pages.begin(), row.pages.end(), tables + b * pages_per_sequence);
-    seq_lens[b] = static_cast<int32_t>(row.position + 1);
-    sampling[b] = row.sampling;
+    host.ids[b] = row.token;
+    host.positions[b] = static_cast<int32_t>(row.position);
+    host.destinations[b] = KvRow(row.pages, row.position);
+    std::copy(row.pages.begin(), row.pages.end(), host.tables + b * pages_per_sequence);
+    host.seq_lens[b] = static_cast<int32_t>(row.position + 1);
+    host.sampling[b] = row.sampling;
   }
   UploadStepInputs();
   std::unique_ptr<OpGraph>& graph = decode_graphs_[batch - 1];

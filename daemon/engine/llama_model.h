@@ -11,13 +11,15 @@
 // with one token per sequence, decoding is a stream over the weights and
 // fewer, larger products run closer to the memory bandwidth.
 //
-// Two ways in:
-//  - Prefill: one sequence's prompt, in chunks of at most prefill_chunk rows.
+// Three ways in:
+//  - PrefillBatch: the prompts of newly admitted sequences, packed together
+//    into passes of at most prefill_chunk rows.
 //  - Decode: one new token for each of B sequences, each at its own position
 //    with its own KV pages. The step's ops are recorded once per B (an
 //    OpGraph: a CUDA graph on the GPU) and replayed; per-step values reach
 //    the device in one Upload of the step inputs.
-// Both end by sampling on the backend; only the chosen ids come back.
+//  Both end by sampling on the backend; only the chosen ids come back.
+//  - Score: every position's logits of one sequence (tests and tools).
 #ifndef DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
 #define DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
 
@@ -102,14 +104,10 @@ class LlamaModel {
   LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
              KvCacheLayout kv_layout, WeightRing* ring = nullptr, std::vector<std::byte*> layer_blocks = {});
 
-  // Runs a sequence's prompt tokens at positions start.. through the model,
-  // writing their keys and values to its pages, then samples the next token
-  // with `sampling`. When `all_logits` is not empty it also receives the
-  // logits of every token (tokens.size() * vocab_size floats) and no token is
-  // sampled (the return value is then -1). A negative return otherwise means
-  // sampling found no finite logit.
-  int32_t Prefill(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
-                  const SamplingRow& sampling, std::span<float> all_logits = {});
+  // Runs `tokens` from position 0 through the model, writing their keys and
+  // values to `pages`, and the logits of every token into `all_logits`
+  // (tokens.size() * vocab_size floats).
+  void Score(std::span<const int32_t> tokens, std::span<const int32_t> pages, std::span<float> all_logits);
 
   // Prefills several prompts together (at most max_batch): their rows are
   // packed into passes of at most prefill_chunk rows, so a pass reads the
@@ -160,8 +158,12 @@ class LlamaModel {
   };
   StepHost HostStepInputs();
   void UploadStepInputs();
-  int32_t PrefillChunks(std::span<const int32_t> tokens, int64_t start, std::span<const int32_t> pages,
-                        const SamplingRow& sampling, std::span<float> all_logits);
+  // Writes rows [row, row + n) of the step inputs: tokens[start, start + n)
+  // of a sequence with `pages`, at their positions.
+  void StagePromptRows(const StepHost& host, std::span<const int32_t> tokens, std::span<const int32_t> pages,
+                       int64_t start, int64_t n, int64_t row) const;
+  // The KV-cache row (page * page_tokens + row in page) of `position`.
+  int32_t KvRow(std::span<const int32_t> pages, int64_t position) const;
 
   const ModelConfig config_;
   Backend* const backend_;

@@ -151,7 +151,7 @@ absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<in
   std::vector<float> all(tokens.size() * vocab);
   {
     absl::MutexLock lock(&compute_mutex_);
-    weights_->model->Prefill(tokens, 0, weights_->kv_cache->Pages(*slot), SamplingRow{}, all);
+    weights_->model->Score(tokens, weights_->kv_cache->Pages(*slot), all);
   }
   weights_->kv_cache->Release(*slot);
   return all;
@@ -317,27 +317,25 @@ std::deque<std::unique_ptr<ModelRunner::Sequence>>::iterator ModelRunner::NextTo
   return best;
 }
 
+void ModelRunner::ReleaseKv(Sequence& sequence) {
+  // Freed before the last event goes out, so that a client that has seen its
+  // stream end never finds the pages still held.
+  if (sequence.slot < 0) return;  // still queued
+  weights_->kv_cache->Release(sequence.slot);
+  sequence.slot = -1;
+  absl::MutexLock lock(&mutex_);
+  --running_count_;
+}
+
 void ModelRunner::Fail(Sequence& sequence, absl::Status error) {
-  if (sequence.slot >= 0) {
-    weights_->kv_cache->Release(sequence.slot);
-    sequence.slot = -1;
-    absl::MutexLock lock(&mutex_);
-    --running_count_;
-  }
+  ReleaseKv(sequence);
   GenerationEvent event;
   event.error = std::move(error);
   sequence.stream->Push(std::move(event));
 }
 
 void ModelRunner::Finish(Sequence& sequence, FinishReason reason, std::string text, std::vector<int32_t> last_tokens) {
-  // Free the KV slot before the last event goes out, so that a client that
-  // has seen its stream end never finds the slot still held.
-  if (sequence.slot >= 0) {
-    weights_->kv_cache->Release(sequence.slot);
-    sequence.slot = -1;
-    absl::MutexLock lock(&mutex_);
-    --running_count_;
-  }
+  ReleaseKv(sequence);
   GenerationEvent event;
   event.token_ids = std::move(last_tokens);
   event.text = std::move(text);

@@ -75,6 +75,8 @@ class ModelRunner {
   bool Accept(Sequence& sequence, int32_t token);
   void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
               std::vector<int32_t> last_tokens = {});
+  // Gives back the KV pages of an admitted sequence.
+  void ReleaseKv(Sequence& sequence);
   // Ends `sequence` with an error event, giving back its KV pages first.
   void Fail(Sequence& sequence, absl::Status error);
   // The queued request to admit next: highest priority + seconds waited,

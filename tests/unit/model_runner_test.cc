@@ -637,16 +637,16 @@ void PrefillBatchPacksPromptsIntoPasses() {
   // References first (ScoreTokens uses a slot of its own and gives it back).
   std::vector<int32_t> expected_first, expected_second;
   for (const std::vector<int32_t>& prompt : prompts) {
-    std::vector<float> all(prompt.size() * vocab), last(vocab);
+    std::vector<float> all(prompt.size() * vocab);
     std::optional<int> slot = w.kv_cache->Acquire(static_cast<int64_t>(prompt.size()) + 1);
     ASSERT_TRUE(slot.has_value());
-    w.model->Prefill(prompt, 0, w.kv_cache->Pages(*slot), SamplingRow{}, all);
+    w.model->Score(prompt, w.kv_cache->Pages(*slot), all);
     const int32_t first = Argmax(all.data() + (prompt.size() - 1) * vocab, vocab);
     expected_first.push_back(first);
     std::vector<int32_t> extended = prompt;
     extended.push_back(first);
     std::vector<float> all2(extended.size() * vocab);
-    w.model->Prefill(extended, 0, w.kv_cache->Pages(*slot), SamplingRow{}, all2);
+    w.model->Score(extended, w.kv_cache->Pages(*slot), all2);
     expected_second.push_back(Argmax(all2.data() + prompt.size() * vocab, vocab));
     w.kv_cache->Release(*slot);
   }
