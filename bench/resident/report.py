@@ -68,6 +68,21 @@ def ratio(a, b, digits=2):
     return "—" if a is None or b is None or b == 0 else f"{a / b:.{digits}f}"
 
 
+def finish(lines, results, out_path):
+    """Appends the run's commands.txt to the report lines, prints the report and writes it to out_path."""
+    commands = os.path.join(results, "commands.txt")
+    if os.path.exists(commands):
+        lines.extend(["", "Commands:", "", "```"])
+        with open(commands) as f:
+            lines.extend(line.rstrip("\n") for line in f)
+        lines.append("```")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if out_path:
+        with open(out_path, "w") as f:
+            f.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", required=True)
@@ -192,20 +207,7 @@ def main():
         "to the host, median of 5 after 1 warm-up; decode = manual loop with past_key_values, each step timed to "
         "the host's copy of the ids, median over steps, best of 2 rounds.")
     out("- Same prompt token ids for both (make_prompts.py, fixed seed): BOS + uniform ids.")
-    commands = os.path.join(results, "commands.txt")
-    if os.path.exists(commands):
-        out("")
-        out("Commands:")
-        out("")
-        out("```")
-        with open(commands) as f:
-            lines.extend(line.rstrip("\n") for line in f)
-        out("```")
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    finish(lines, results, args.out)
 
 
 if __name__ == "__main__":

@@ -72,12 +72,17 @@ def normalise(b):
     return b if b.endswith(("GiB", "MiB")) else b + "GiB"
 
 
-def weight_bytes(model_dir):
+def resident_report():
+    """bench/resident/report.py as a module: its weight_bytes and finish are shared."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "resident", "report.py")
     spec = importlib.util.spec_from_file_location("resident_report", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.weight_bytes(model_dir)
+    return module
+
+
+def weight_bytes(model_dir):
+    return resident_report().weight_bytes(model_dir)
 
 
 def sec(x):
@@ -380,20 +385,7 @@ def main():
         "`torch.empty(pin_memory=True)` → device, CUDA events, best of sizes 256 MiB and 1 GiB).")
     out("- Load: wall time of `djinnctl load` with the safetensors in the page cache (read once just before); "
         "resident bytes from Stats.")
-    commands = os.path.join(results, "commands.txt")
-    if os.path.exists(commands):
-        out("")
-        out("Commands:")
-        out("")
-        out("```")
-        with open(commands) as f:
-            lines.extend(line.rstrip("\n") for line in f)
-        out("```")
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    resident_report().finish(lines, results, args.out)
 
 
 if __name__ == "__main__":
