@@ -19,7 +19,7 @@ int64_t LogitRows(const WorkspaceShape& shape) {
   return std::max(shape.max_batch, std::min(shape.rows(), kLogitRowsForScoring));
 }
 
-uint64_t Aligned(uint64_t bytes) { return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment; }
+constexpr auto Aligned = Arena::Aligned;
 
 // Int32 elements of the per-step inputs, in the order MakeWorkspace lays them out.
 int64_t StepInputElements(const WorkspaceShape& s) {

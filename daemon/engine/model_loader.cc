@@ -31,7 +31,7 @@ struct WeightBuffer {
   int64_t layer = -1;
 };
 
-uint64_t Aligned(uint64_t bytes) { return (bytes + Arena::kAlignment - 1) / Arena::kAlignment * Arena::kAlignment; }
+constexpr auto Aligned = Arena::Aligned;
 
 void ExpectedWeights(const ModelConfig& c, LlamaWeights* w, std::vector<WeightBuffer>* buffers,
                      std::vector<WeightSpec>* specs) {

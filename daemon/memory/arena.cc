@@ -34,7 +34,7 @@ absl::StatusOr<ArenaBlock> Arena::Allocate(uint64_t bytes, MemoryCategory catego
                                                      " needs ", FormatBytes(bytes), ", more than the whole ",
                                                      FormatBytes(capacity_), " budget"));
   }
-  const uint64_t size = std::max<uint64_t>(kAlignment, (bytes + kAlignment - 1) & ~(kAlignment - 1));
+  const uint64_t size = std::max<uint64_t>(kAlignment, Aligned(bytes));
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     if (it->second < size) continue;

@@ -38,6 +38,8 @@ struct ArenaUsage {
 class Arena {
  public:
   static constexpr uint64_t kAlignment = 256;
+  // `bytes` rounded up to kAlignment: what a block of that size takes.
+  static constexpr uint64_t Aligned(uint64_t bytes) { return (bytes + kAlignment - 1) & ~(kAlignment - 1); }
 
   // `base` points at `capacity` bytes owned by the caller (the backend).
   Arena(std::byte* base, uint64_t capacity);

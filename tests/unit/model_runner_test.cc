@@ -275,7 +275,7 @@ void TinyModelShape() {
   EXPECT_EQ(usage.by_category[static_cast<int>(MemoryCategory::kKvCache)],
             kDefaultMaxSequences * w.kv_cache->shape().BytesPerSequence());
   EXPECT_GE(usage.by_category[static_cast<int>(MemoryCategory::kWorkspace)],
-            LlamaModel::WorkspaceBytes(w.config, WorkspaceShape{256, kChunk, kDefaultMaxSequences, 256},
+            LlamaModel::WorkspaceBytes(w.config, WorkspaceShape{256, kChunk, kDefaultMaxSequences, KvCache::kPageTokens},
                                        DType::kFloat32, budget.backend));
   // q, k and v stack into one matrix, as do gate and up.
   const LayerWeights& layer = w.model->weights().layers[0];
@@ -337,7 +337,7 @@ void SequencesLoweredToWhatFits() {
   const uint64_t weights = 4 * config->ParameterCount();
   CpuBackend backend(1);
   const uint64_t workspace =
-      (LlamaModel::WorkspaceBytes(*config, WorkspaceShape{256, kChunk, kDefaultMaxSequences, 256}, DType::kFloat32,
+      (LlamaModel::WorkspaceBytes(*config, WorkspaceShape{256, kChunk, kDefaultMaxSequences, KvCache::kPageTokens}, DType::kFloat32,
                                   backend) +
        Arena::kAlignment - 1) /
       Arena::kAlignment * Arena::kAlignment;
