@@ -132,10 +132,17 @@ RunnerCounters ModelRunner::counters() const {
 }
 
 RingCounters ModelRunner::ring_counters() const {
-  if (weights_->ring == nullptr) return {};
-  // The runner thread updates them under compute_mutex_.
-  absl::MutexLock lock(&compute_mutex_);
-  return weights_->ring->counters();
+  absl::MutexLock lock(&mutex_);
+  return ring_counters_;
+}
+
+void ModelRunner::PublishRingCounters() {
+  if (weights_->ring == nullptr) return;
+  // A copy under the short lock: Stats must not wait for a forward pass
+  // (compute_mutex_), which can take a second while weights stream.
+  const RingCounters counters = weights_->ring->counters();
+  absl::MutexLock lock(&mutex_);
+  ring_counters_ = counters;
 }
 
 absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<int32_t>& tokens) {
@@ -152,6 +159,7 @@ absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<in
   {
     absl::MutexLock lock(&compute_mutex_);
     weights_->model->Score(tokens, weights_->kv_cache->Pages(*slot), all);
+    PublishRingCounters();
   }
   weights_->kv_cache->Release(*slot);
   return all;
@@ -235,6 +243,7 @@ void ModelRunner::PrefillNewSequences() {
     absl::MutexLock lock(&compute_mutex_);
     const std::span<const int32_t> ids = weights_->model->PrefillBatch(prefill_sequences_);
     chosen.assign(ids.begin(), ids.end());
+    PublishRingCounters();
   }
   std::vector<Sequence*> finished;
   for (size_t i = 0; i < fresh.size(); ++i) {
@@ -257,6 +266,7 @@ void ModelRunner::DecodeStep() {
   {
     absl::MutexLock lock(&compute_mutex_);
     chosen = weights_->model->Decode(decode_rows_);
+    PublishRingCounters();
   }
   size_t row = 0;
   std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {

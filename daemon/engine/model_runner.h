@@ -75,6 +75,9 @@ class ModelRunner {
   bool Accept(Sequence& sequence, int32_t token);
   void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
               std::vector<int32_t> last_tokens = {});
+  // Copies the weight ring's counters for ring_counters(); called after
+  // every forward pass, under compute_mutex_.
+  void PublishRingCounters();
   // Gives back the KV pages of an admitted sequence.
   void ReleaseKv(Sequence& sequence);
   // Ends `sequence` with an error event, giving back its KV pages first.
@@ -95,8 +98,9 @@ class ModelRunner {
   bool cancel_all_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   RunnerCounters counters_ ABSL_GUARDED_BY(mutex_);
+  RingCounters ring_counters_ ABSL_GUARDED_BY(mutex_);
   // Serialises model use between the runner thread and ScoreTokens.
-  mutable absl::Mutex compute_mutex_;
+  absl::Mutex compute_mutex_;
   std::thread thread_;
 };
 
