@@ -1,9 +1,7 @@
 #include "common/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -55,27 +53,21 @@ int64_t TensorInfo::elements() const {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no such file: ", path));
-    return absl::PermissionDeniedError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
+  absl::StatusOr<ReadOnlyFile> opened = ReadOnlyFile::Open(path);
+  if (!opened.ok()) return opened.status();
+  const int fd = opened->fd();
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return absl::InternalError(absl::StrCat("cannot stat ", path));
-  }
+  if (::fstat(fd, &st) != 0) return absl::InternalError(absl::StrCat("cannot stat ", path));
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
-    ::close(fd);
     return Corrupt(path, absl::StrFormat("file is %d bytes, shorter than the 8-byte header length", file_size));
   }
   void* mapping = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
   if (mapping == MAP_FAILED) return absl::InternalError(absl::StrCat("cannot map ", path, ": ", std::strerror(errno)));
 
-  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
-  file->path_ = path;
+  // The file stays open beside its mapping: tensors that need no conversion
+  // are read with pread() (the loader), everything else through the mapping.
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile(*std::move(opened)));
   file->mapping_ = mapping;
   file->mapping_size_ = file_size;
 
@@ -90,7 +82,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   const nlohmann::json header = nlohmann::json::parse(header_text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) return Corrupt(path, "header is not a JSON object");
 
-  file->data_ = bytes + 8 + header_size;
+  file->data_offset_ = 8 + header_size;
+  file->data_ = bytes + file->data_offset_;
   const uint64_t data_size = file_size - 8 - header_size;
   std::vector<const TensorInfo*> by_offset;
   for (const auto& [name, entry] : header.items()) {
@@ -230,6 +223,10 @@ const TensorInfo* SafetensorsModel::Find(const std::string& name) const {
 
 std::span<const std::byte> SafetensorsModel::Data(const TensorInfo& tensor) const {
   return index_.at(tensor.name).first->Data(tensor);
+}
+
+const SafetensorsFile& SafetensorsModel::FileOf(const TensorInfo& tensor) const {
+  return *index_.at(tensor.name).first;
 }
 
 }  // namespace djinn

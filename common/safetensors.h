@@ -1,7 +1,8 @@
 // Reads HuggingFace safetensors files: a little-endian u64 header length, a
 // JSON header naming each tensor's dtype, shape and byte range, then the raw
 // tensor bytes. Files are memory-mapped; nothing is copied until the loader
-// converts a tensor.
+// converts a tensor. Each file also stays open, so that tensors which need no
+// conversion can be read with pread() (parallel_read.h) at their FileOffset.
 //
 // Everything in the header is validated before any byte is used, so a corrupt
 // or truncated file is an INVALID_ARGUMENT naming the problem, never a crash.
@@ -14,9 +15,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/parallel_read.h"
 
 namespace djinn {
 
@@ -47,16 +50,20 @@ class SafetensorsFile {
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   // nullptr if absent.
   const TensorInfo* Find(const std::string& name) const;
   std::span<const std::byte> Data(const TensorInfo& tensor) const;
+  // The open file, and where a tensor's bytes start in it (past the header).
+  const ReadOnlyFile& file() const { return file_; }
+  uint64_t FileOffset(const TensorInfo& tensor) const { return data_offset_ + tensor.begin; }
 
  private:
-  SafetensorsFile() = default;
+  explicit SafetensorsFile(ReadOnlyFile file) : file_(std::move(file)) {}
 
-  std::string path_;
+  ReadOnlyFile file_;
+  uint64_t data_offset_ = 0;  // of the data section: 8 + the header length
   void* mapping_ = nullptr;
   size_t mapping_size_ = 0;
   const std::byte* data_ = nullptr;  // start of the data section
@@ -73,6 +80,8 @@ class SafetensorsModel {
   // nullptr if absent.
   const TensorInfo* Find(const std::string& name) const;
   std::span<const std::byte> Data(const TensorInfo& tensor) const;
+  // The shard that holds `tensor` (one Find returned).
+  const SafetensorsFile& FileOf(const TensorInfo& tensor) const;
   uint64_t total_bytes() const { return total_bytes_; }
   // The dtype most tensors are stored in (what the model "is").
   DType predominant_dtype() const { return predominant_dtype_; }

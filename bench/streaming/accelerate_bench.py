@@ -13,9 +13,11 @@ The model loaded the way a user of Accelerate fits it into a GPU memory limit:
                                        no_split_module_classes=["LlamaDecoderLayer"], dtype=float16)
     model = AutoModelForCausalLM.from_pretrained(model, dtype=float16, device_map=device_map)
 
-Modules mapped to "cpu" stay in (pageable) host memory; Accelerate's hooks
-copy their weights to the GPU at every forward pass and drop them after: the
-bytes it streams per step. Default attention implementation, nothing
+(If building the empty model, the map or that load fails, the model is loaded with
+transformers' own device_map="auto" and the same max_memory instead; the JSON's
+load_method and load_fallback_reason say so.) Modules mapped to "cpu" stay in
+(pageable) host memory; Accelerate's hooks copy their weights to the GPU at
+every forward pass and drop them after: the bytes it streams per step. Default attention implementation, nothing
 patched. Measured under torch.inference_mode() with bench/resident/hf_bench.py's
 functions:
 
@@ -36,7 +38,9 @@ run.sh samples with nvidia-smi); prints a summary.
 """
 
 import argparse
+import collections
 import datetime
+import gc
 import json
 import os
 import re
@@ -88,6 +92,16 @@ def placement(model, device_map):
             "gpu_layers": sorted(gpu_layers), "offloaded_layers": sorted(host_layers)}
 
 
+def parameter_devices(model):
+    """Bytes of parameters by the device they are on now. After dispatch_model, the parameters of
+    the modules offloaded to "cpu" are on "meta" (their weights sit in the hooks' weights map and
+    are copied in at every forward); a parameter still on "cpu" would run on the CPU instead."""
+    by_device = collections.Counter()
+    for _, p in model.named_parameters():
+        by_device[str(p.device)] += p.numel() * p.element_size()
+    return dict(by_device)
+
+
 def empty_model(config, dtype):
     """The model's modules with meta tensors (no memory), in the dtype it will load in."""
     with init_empty_weights():
@@ -126,34 +140,52 @@ def main():
     max_memory = {0: args.budget, "cpu": args.cpu_memory}
     torch.cuda.init()
     start = time.perf_counter()
-    config = AutoConfig.from_pretrained(args.model, local_files_only=True)
-    empty = empty_model(config, dtype)
-    no_split = list(getattr(empty, "_no_split_modules", None) or ["LlamaDecoderLayer"])
-    device_map = infer_auto_device_map(empty, max_memory=max_memory, no_split_module_classes=no_split, dtype=dtype)
+    no_split = ["LlamaDecoderLayer"]
+    try:
+        config = AutoConfig.from_pretrained(args.model, local_files_only=True)
+        empty = empty_model(config, dtype)
+        no_split = list(getattr(empty, "_no_split_modules", None) or no_split)
+        # A copy: accelerate's get_max_memory turns the strings of the dict it is given into ints in place.
+        device_map = infer_auto_device_map(empty, max_memory=dict(max_memory), no_split_module_classes=no_split,
+                                           dtype=dtype)
+        del empty
+        failure = None
+    except Exception as e:  # noqa: BLE001  (any failure: transformers' own placement below instead)
+        device_map, failure = None, f"the empty model or infer_auto_device_map failed ({type(e).__name__}: {e})"
     map_s = time.perf_counter() - start
-    del empty
     start = time.perf_counter()
     load_method = "from_pretrained(device_map=infer_auto_device_map(...))"
-    try:
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, device_map=device_map,
-                                                     local_files_only=True)
-    except (TypeError, ValueError, RuntimeError) as e:
-        # The same placement by transformers' own call of infer_auto_device_map.
-        print(f"from_pretrained with the explicit device map failed ({type(e).__name__}: {e}); "
-              f"falling back to device_map='auto', max_memory={max_memory}", flush=True)
+    if device_map is not None:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, device_map=device_map,
+                                                         local_files_only=True)
+        except Exception as e:  # noqa: BLE001
+            failure = f"from_pretrained with the explicit device map failed ({type(e).__name__}: {e})"
+            gc.collect()  # whatever the failed load left on the GPU
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+    if failure is not None:
+        # The same placement by transformers' own call of infer_auto_device_map (its no_split_modules, the
+        # largest layer kept free on the GPU for the offloaded ones).
+        print(f"{failure}; falling back to device_map='auto', max_memory={max_memory}", flush=True)
         load_method = "from_pretrained(device_map='auto', max_memory=...)"
         start = time.perf_counter()
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, device_map="auto", max_memory=max_memory,
-                                                     local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype, device_map="auto",
+                                                     max_memory=dict(max_memory), local_files_only=True)
     model.eval()
     torch.cuda.synchronize()
     load_s = time.perf_counter() - start
-    used_map = dict(getattr(model, "hf_device_map", None) or device_map)
+    used_map = dict(getattr(model, "hf_device_map", None) or device_map or {"": "cuda:0"})
     place = placement(model, used_map)
+    devices = parameter_devices(model)
     print(f"max_memory {max_memory}: {len(place['gpu_layers'])} layers on the GPU, "
           f"{len(place['offloaded_layers'])} offloaded; {place['gpu_weight_bytes'] / 1e9:.2f} GB of weights on the "
           f"GPU, {place['offloaded_weight_bytes'] / 1e9:.2f} GB copied per forward; device map in {map_s:.1f} s, "
-          f"loaded in {load_s:.1f} s", flush=True)
+          f"loaded in {load_s:.1f} s; parameter bytes by device now: {devices}; "
+          f"{torch.cuda.memory_allocated() / 2**30:.2f} GiB allocated on the GPU", flush=True)
+    if devices.get("cpu"):
+        print("WARNING: parameters on 'cpu' (not offloaded by hooks): those layers run on the CPU, "
+              "not streamed to the GPU", flush=True)
 
     result = {
         "tool": "accelerate_bench",
@@ -162,8 +194,11 @@ def main():
         "max_memory": {str(k): v for k, v in max_memory.items()},
         "no_split_module_classes": no_split,
         "load_method": load_method,
+        "load_fallback_reason": failure,
         "device_map": {k: str(v) for k, v in used_map.items()},
         **place,
+        "parameter_bytes_by_device": devices,
+        "gpu_allocated_after_load_bytes": torch.cuda.memory_allocated(),
         "device": torch.cuda.get_device_name(0),
         "transformers_version": transformers.__version__,
         "accelerate_version": accelerate.__version__,
@@ -176,19 +211,25 @@ def main():
         "host": socket.gethostname(),
         "decode": {},
     }
+
+    def save():  # after every phase, so that a run cut short keeps what it measured
+        result["torch_peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        result["torch_peak_reserved_bytes"] = torch.cuda.max_memory_reserved()
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+
+    save()
     ids = hf_bench.to_device(hf_bench.read_prompts(os.path.join(args.prompts, "decode-b1.txt")))
     result["ttft"] = r = hf_bench.ttft(model, ids, args.ttft_repeat)
+    save()
     print(f"TTFT, batch 1, {r['prompt_tokens']} tokens: {r['ttft_s']:.3f} s (runs {r['runs']})", flush=True)
     for batch, steps in ((1, args.steps_b1), (16, args.steps_b16)):
         ids = hf_bench.to_device(hf_bench.read_prompts(os.path.join(args.prompts, f"decode-b{batch}.txt")))
         result["decode"][str(batch)] = r = decode_run(model, ids, steps)
+        save()
         print(f"batch {batch}: prefill {r['ttft_s']:.3f} s; decode {r['decode_s_per_step']:.3f} s/step (median of "
               f"{r['steps']} after 1 warm-up), {r['tokens_per_s']:.2f} tokens/s", flush=True)
-    result["torch_peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
-    result["torch_peak_reserved_bytes"] = torch.cuda.max_memory_reserved()
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
     print(f"torch peak allocated {result['torch_peak_allocated_bytes'] / 2**20:.0f} MiB, reserved "
           f"{result['torch_peak_reserved_bytes'] / 2**20:.0f} MiB; wrote {args.out}")
 

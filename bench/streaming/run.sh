@@ -59,6 +59,14 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 seconds() { echo "$(($1 / 1000)).$(printf %03d $(($1 % 1000)))"; }  # ms -> "s.mmm"
 # Every command that measures something, for the report.
 record() { echo "$(date -u +%FT%TZ) $*" >> "$RESULTS/commands.txt"; }
+# The results beside the logs too (small), after every budget and at the end of
+# every step, so that they come back with $OUT even if a command is cut off at
+# its time limit; report.py --results DIR makes the report from such a copy anywhere.
+save_results() {
+  mkdir -p "$LOGS/results-streaming"
+  cp "$RESULTS"/* "$LOGS/results-streaming/" 2> /dev/null
+  return 0
+}
 
 # Budgets as djinnd and Accelerate both spell them: "8" -> "8GiB".
 BUDGET_LIST=()
@@ -105,7 +113,11 @@ SAMPLER=""
 start_sampler() {  # csv
   : > "$1"
   command -v nvidia-smi > /dev/null || { echo "no nvidia-smi: device memory not sampled"; return 0; }
-  nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader,nounits -lms 50 \
+  # Line-buffered (stdbuf execs nvidia-smi, so $! stays nvidia-smi): its output goes to a
+  # file, and a block-buffered tail would be lost when it is killed below.
+  local linebuf=()
+  command -v stdbuf > /dev/null && linebuf=(stdbuf -oL)
+  "${linebuf[@]}" nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader,nounits -lms 50 \
     >> "$1" 2> "$1.err" &
   SAMPLER=$!
   sleep 0.3
@@ -195,7 +207,8 @@ djinn_budget() {  # budget
   env LD_LIBRARY_PATH="$DJINN_LD" "$PKG/bin/djinnd" --device="$DEVICE" --vram-budget="$b" --listen=127.0.0.1:0 \
     --metrics-listen= --model-root="$WORK/models" 2> "$log" &
   PID=$!
-  ready=$(wait_for_ready "$log" "$PID" 120) || { PID=""; return 1; }
+  # On failure PID stays set: the caller's stop_djinnd ends a daemon that is up but not ready.
+  ready=$(wait_for_ready "$log" "$PID" 120) || return 1
   ADDR=127.0.0.1:$(ready_port "$ready" grpc)
   grep -m1 '"msg":"device"' "$log" || true
   # The CUDA context's overhead: what the process holds beyond its budget with no model.
@@ -266,6 +279,7 @@ step_djinn() {
       PID=""
       stop_sampler
     fi
+    save_results
   done
   [ -z "$failed" ] || { echo "djinn step FAILED at:$failed (see djinnd-BUDGET.log)"; return 1; }
 }
@@ -278,6 +292,7 @@ step_accelerate() {
   local b status failed=""
   for b in "${BUDGET_LIST[@]}"; do
     echo "---------------- Accelerate, max_memory {0: $b, cpu: $CPU_MEMORY}"
+    rm -f "$RESULTS/accelerate-$b.json" "$RESULTS/accelerate-$b-memory.json"  # no stale figures if this run fails
     start_sampler "$LOGS/nvml-accelerate-$b.csv"
     record "python3 bench/streaming/accelerate_bench.py --model $MODEL_DIR --budget $b --cpu-memory $CPU_MEMORY" \
       "--ttft-repeat $ACC_TTFT_REPEAT --steps-b1 $ACC_STEPS_B1 --steps-b16 $ACC_STEPS_B16"
@@ -292,6 +307,7 @@ step_accelerate() {
     write_peak "$LOGS/nvml-accelerate-$b.csv" "$PYPID" "$RESULTS/accelerate-$b-memory.json"
     PYPID=""
     [ "$status" -eq 0 ] || { echo "accelerate_bench.py exited $status at $b"; failed="$failed $b"; }
+    save_results
   done
   [ -z "$failed" ] || { echo "accelerate step FAILED at:$failed"; return 1; }
 }
@@ -308,10 +324,7 @@ run_step() {
     tee "$LOGS/streaming-$name.log"
   "$fn" 2>&1 | tee -a "$LOGS/streaming-$name.log"
   status=${PIPESTATUS[0]}
-  # The results beside the logs too (small), so that they come back with $OUT;
-  # report.py --results DIR makes the report from such a copy anywhere.
-  mkdir -p "$LOGS/results-streaming"
-  cp "$RESULTS"/* "$LOGS/results-streaming/" 2> /dev/null
+  save_results
   echo "== bench/streaming $name: exit $status after $(($(date +%s) - start)) s" | tee -a "$LOGS/streaming-$name.log"
   return "$status"
 }

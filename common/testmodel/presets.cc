@@ -70,12 +70,38 @@ std::vector<ModelPreset> AllPresets() {
   sharded.max_shard_bytes = 256 * 1024;
   presets.push_back(sharded);
 
-  // "tiny" with 12 layers (2.1 MB in float32): enough layers for a budget to
+  // "tiny" with 12 layers (2.6 MB in float32): enough layers for a budget to
   // keep some resident and stream the rest through the ring buffer in CI.
   ModelPreset deep = tiny;
   deep.name = "tiny-deep";
   deep.num_hidden_layers = 12;
   presets.push_back(deep);
+
+  // "tiny" with 50 layers (10.2 MB in float32): exactly 10%, 50% and 90% of
+  // them can stream (5, 25 and 45; the planner never streams fewer than
+  // ring slots + 1, see residency_plan.h): the CPU streaming tests.
+  ModelPreset deep50 = tiny;
+  deep50.name = "tiny-deep-50";
+  deep50.num_hidden_layers = 50;
+  presets.push_back(deep50);
+
+  // Llama-shaped and deep but small (bfloat16, 367 MB; 50 layers of 6.0 MB):
+  // 10%, 50% and 90% streamed layers on a GPU in seconds
+  // (tests/gpu/check_streaming.sh), and a load that takes a while on the CPU.
+  ModelPreset small_deep;
+  small_deep.name = "small-deep-50";
+  small_deep.hidden_size = 512;
+  small_deep.intermediate_size = 1536;
+  small_deep.num_hidden_layers = 50;
+  small_deep.num_attention_heads = 8;
+  small_deep.num_key_value_heads = 2;
+  small_deep.head_dim = 64;
+  small_deep.vocab_size = 32000;
+  small_deep.max_position_embeddings = 2048;
+  small_deep.rope_theta = 500000.0;
+  small_deep.default_dtype = TensorDType::kBF16;
+  small_deep.unit_scale_init = true;  // clear greedy winners (see ModelPreset)
+  presets.push_back(small_deep);
 
   // Llama-3.2-1B shape (bfloat16, 2.1 GB) with a 32000 vocabulary.
   ModelPreset l1b;

@@ -135,6 +135,15 @@ class Backend {
   virtual void WaitForEvent(Queue queue, QueueEvent* event) = 0;
   // Blocks the calling thread until `event` is reached.
   virtual void Synchronize(QueueEvent* event) = 0;
+  // A QueueEvent that also notes when its queue reached it, every time it is
+  // recorded (inside Record too: each replay notes it again). For measuring
+  // where the queues waited for each other; costs a little more than an
+  // ordinary event.
+  virtual std::unique_ptr<QueueEvent> CreateTimingEvent() = 0;
+  // Seconds from `from` being reached to `to` being reached, both timing
+  // events recorded and reached (the host read a result issued after them).
+  // `from` must have been reached first; NaN where the backend cannot tell.
+  virtual double SecondsBetween(QueueEvent* from, QueueEvent* to) = 0;
 
   // out[t] = table[ids[t]]; ids int32 [n, 1].
   virtual void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;

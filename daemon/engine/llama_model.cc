@@ -130,6 +130,10 @@ LayerWeights LlamaModel::LayerForCompute(int64_t l) {
   return w;
 }
 
+void LlamaModel::PrefetchWeights() {
+  if (ring_ != nullptr) ring_->Prefetch();
+}
+
 void LlamaModel::DoneWithLayer(int64_t l) {
   if (streamed_index_[l] >= 0) ring_->Release(streamed_index_[l]);
 }
@@ -174,7 +178,9 @@ void LlamaModel::IssueLayers(int64_t n, std::span<const Segment> prefill) {
   const Tensor gate_up = ws.gate_up.Rows(0, n), activated = ws.activated.Rows(0, n);
   const Tensor positions = ws.positions.Rows(0, n), destinations = ws.destinations.Rows(0, n);
 
-  if (ring_ != nullptr) ring_->BeginPass();
+  // Prompt passes are issued directly; decode steps are recorded and
+  // replayed (Decode).
+  if (ring_ != nullptr) ring_->BeginPass(/*direct=*/!prefill.empty());
   backend_->Embedding(weights_.embed, ws.ids.Rows(0, n), x);
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const LayerWeights w = LayerForCompute(l);
@@ -248,6 +254,7 @@ void LlamaModel::Score(std::span<const int32_t> tokens, std::span<const int32_t>
       IssueLogits(first, m);
       backend_->Download(ws.logits.Rows(0, m), all_logits.subspan((done + first) * vocab, m * vocab));
     }
+    if (ring_ != nullptr) ring_->CollectTimings();
     done += n;
   }
   if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
@@ -301,6 +308,7 @@ std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequenc
       backend_->Sample(ws.logits.Rows(0, m), ws.sampling.Rows(0, m), ws.sample_scratch, ws.sampled.Rows(0, m));
       backend_->CopyToHost(ws.sampled.Rows(0, m), std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), m)));
       for (int64_t k = 0; k < m; ++k) prefill_chosen_[finishing[k]] = sampled_host_[k];
+      if (ring_ != nullptr) ring_->CollectTimings();
     }
     // Where the next pass starts.
     const Segment& last = segments_.back();
@@ -346,6 +354,7 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   if (ring_ != nullptr) ring_->CountPass();
   backend_->CopyToHost(ws.sampled.Rows(0, batch),
                        std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), batch)));
+  if (ring_ != nullptr) ring_->CollectTimings();
   if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
   return std::span<const int32_t>(sampled_host_.data(), batch);
 }

@@ -120,6 +120,10 @@ class LlamaModel {
   // in row order (negative: sampling failed for that row).
   std::span<const int32_t> Decode(std::span<const DecodeRow> rows);
 
+  // While idle, with streamed layers: starts copying the blocks the next
+  // pass begins with, so that a prompt arriving now need not wait for them.
+  void PrefetchWeights();
+
   const ModelConfig& config() const { return config_; }
   int64_t context_length() const { return workspace_.shape.context_length; }
   int64_t max_batch() const { return workspace_.shape.max_batch; }

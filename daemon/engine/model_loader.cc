@@ -5,9 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/byte_size.h"
 #include "common/host_convert.h"
+#include "common/parallel_read.h"
 #include "common/safetensors.h"
+#include "daemon/engine/weight_upload.h"
 
 namespace djinn {
 namespace {
@@ -74,6 +78,50 @@ absl::Status CheckShape(const WeightSpec& spec, const TensorInfo& info) {
                                                  absl::StrJoin(info.shape, ", "), "], config.json implies ", expected));
 }
 
+// Weights stored in the compute dtype are copied byte for byte, read with
+// pread() (parallel_read.h), which outruns copying out of the mapping; the
+// rest are converted from the mapping.
+
+// A tensor of a streamed layer into its host block.
+absl::Status CopyToHostBlock(const SafetensorsModel& files, const TensorInfo& info, const Tensor& dst,
+                             ParallelReader& reader) {
+  auto* out = static_cast<std::byte*>(dst.data);
+  if (info.dtype == dst.dtype) {
+    const SafetensorsFile& file = files.FileOf(info);
+    return reader.Read(ReadRange{&file.file(), file.FileOffset(info), info.bytes(), out});
+  }
+  ParallelConvertHost(files.Data(info).data(), info.dtype, out, dst.dtype, dst.elements());
+  return absl::OkStatus();
+}
+
+// A resident tensor into backend memory: through the uploader's bounce
+// buffers (the copy queue) when it needs no conversion, else Upload.
+absl::Status CopyResident(const SafetensorsModel& files, const TensorInfo& info, const Tensor& dst, Backend* backend,
+                          WeightUploader* uploader) {
+  if (info.dtype == dst.dtype && uploader != nullptr) {
+    const SafetensorsFile& file = files.FileOf(info);
+    return uploader->Add(file.file(), file.FileOffset(info), info.bytes(), dst.data);
+  }
+  backend->Upload(files.Data(info), info.dtype, dst);
+  return absl::OkStatus();
+}
+
+// Returns once every resident weight is in backend memory. The uploader's
+// copies run on the copy queue, and the model's ops on the compute queue do
+// not wait for it: this host-side wait is what keeps the first forward pass
+// from reading weights still in flight. Upload's copies run on the compute
+// queue and are ordered before the model's ops already; they are waited for
+// too, so that the load's timings cover them.
+absl::Status WaitForResidentWeights(Backend* backend, WeightUploader* uploader) {
+  if (uploader != nullptr) {
+    if (absl::Status finished = uploader->Finish(); !finished.ok()) return finished;
+  }
+  std::unique_ptr<QueueEvent> uploaded = backend->CreateEvent();
+  backend->RecordEvent(uploaded.get(), Queue::kCompute);
+  backend->Synchronize(uploaded.get());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 LoadedWeights::~LoadedWeights() {
@@ -89,6 +137,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   auto report = [&](LoadPhase phase, uint64_t loaded, uint64_t total) {
     if (settings.on_progress) settings.on_progress(LoadProgress{phase, loaded, total});
   };
+  const absl::Time began = absl::Now();
   auto loaded = std::make_unique<LoadedWeights>();
   loaded->arena = arena;
   loaded->backend = backend;
@@ -132,7 +181,10 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   const int wanted = settings.max_sequences > 0 ? settings.max_sequences : kDefaultMaxSequences;
   WorkspaceShape workspace_shape;
   workspace_shape.context_length = context;
-  workspace_shape.prefill_chunk = std::min(backend->PreferredPrefillChunk(), context);
+  // As many prompt rows per pass as the backend likes, up to what the wanted
+  // sequences could all bring at once: with streamed layers every pass
+  // copies them again, so prompts that arrive together should share one.
+  workspace_shape.prefill_chunk = std::min(backend->PreferredPrefillChunk(), context * wanted);
   workspace_shape.max_batch = wanted;
   workspace_shape.page_tokens = KvCache::kPageTokens;
   const uint64_t workspace_bytes = LlamaModel::WorkspaceBytes(c, workspace_shape, dtype, *backend);
@@ -161,9 +213,27 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     return block;
   };
 
-  // 3. Weights, converted to the compute dtype as they are copied in:
-  //    resident ones into the arena, streamed layers into host memory.
+  // 3. Weights, in the compute dtype: resident ones into the arena, streamed
+  //    layers into host memory.
   report(LoadPhase::kLoadingWeights, 0, weight_bytes);
+  auto streamed = [&](const WeightSpec& spec) {
+    return spec.layer >= 0 && plan->layers[spec.layer] == LayerPlacement::kStreamed;
+  };
+  // Declared after `loaded`, so destroyed first on every return: the
+  // uploader waits for its copies before the arena blocks they write go back.
+  ParallelReader reader;
+  std::unique_ptr<WeightUploader> uploader;
+  uint64_t direct_resident_bytes = 0;
+  for (const WeightSpec& spec : specs) {
+    const TensorInfo* info = (*files)->Find(spec.name);
+    if (!streamed(spec) && info->dtype == dtype) direct_resident_bytes += info->bytes();
+  }
+  if (direct_resident_bytes > 0) {
+    absl::StatusOr<std::unique_ptr<WeightUploader>> created = WeightUploader::Create(
+        backend, &reader, std::min(WeightUploader::kDefaultBufferBytes, direct_resident_bytes));
+    if (!created.ok()) return created.status();
+    uploader = *std::move(created);
+  }
   std::vector<std::byte*> layer_blocks(c.num_hidden_layers, nullptr);
   auto place_layer = [&](int64_t layer) -> absl::Status {
     std::byte* base;
@@ -172,7 +242,9 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
       if (!block.ok()) return block.status();
       base = block->data;
     } else {
+      const absl::Time allocating = absl::Now();
       absl::StatusOr<std::byte*> host = backend->AllocateHostMemory(layer_bytes);
+      loaded->timings.host_alloc_seconds += absl::ToDoubleSeconds(absl::Now() - allocating);
       if (!host.ok()) return host.status();
       loaded->host_blocks.push_back({*host, layer_bytes});
       base = *host;
@@ -201,15 +273,26 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     }
     const TensorInfo* info = (*files)->Find(spec.name);
     const Tensor part = spec.target->Rows(spec.row_offset, spec.rows);
-    if (spec.layer >= 0 && plan->layers[spec.layer] == LayerPlacement::kStreamed) {
-      ParallelConvertHost((*files)->Data(*info).data(), info->dtype, static_cast<std::byte*>(part.data), dtype,
-                          part.elements());
+    const absl::Time copy_began = absl::Now();
+    if (streamed(spec)) {
+      if (absl::Status copied = CopyToHostBlock(**files, *info, part, reader); !copied.ok()) return copied;
+      loaded->timings.host_bytes += part.bytes();
+      loaded->timings.host_seconds += absl::ToDoubleSeconds(absl::Now() - copy_began);
     } else {
-      backend->Upload((*files)->Data(*info), info->dtype, part);
+      if (absl::Status copied = CopyResident(**files, *info, part, backend, uploader.get()); !copied.ok()) {
+        return copied;
+      }
+      loaded->timings.resident_bytes += part.bytes();
+      loaded->timings.resident_seconds += absl::ToDoubleSeconds(absl::Now() - copy_began);
     }
+    if (info->dtype == dtype) loaded->timings.direct_bytes += part.bytes();
     done += part.bytes();
     report(LoadPhase::kLoadingWeights, done, weight_bytes);
   }
+  const absl::Time finishing = absl::Now();
+  if (absl::Status finished = WaitForResidentWeights(backend, uploader.get()); !finished.ok()) return finished;
+  loaded->timings.resident_seconds += absl::ToDoubleSeconds(absl::Now() - finishing);
+  uploader.reset();  // the bounce buffers are pinned memory: give them back now
   if (c.tie_word_embeddings) weights.lm_head = weights.embed;
   loaded->weight_bytes = weight_bytes;
 
@@ -234,6 +317,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   loaded->model = std::make_unique<LlamaModel>(
       c, backend, std::move(weights), LlamaModel::MakeWorkspace(c, workspace_shape, dtype, *workspace, backend),
       loaded->kv_cache->layout(), loaded->ring.get(), std::move(layer_blocks));
+  loaded->timings.total_seconds = absl::ToDoubleSeconds(absl::Now() - began);
   report(LoadPhase::kReady, done, weight_bytes);
   return loaded;
 }

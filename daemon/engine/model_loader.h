@@ -1,7 +1,8 @@
 // Turns a HuggingFace model directory into a LlamaModel in the arena:
-// config.json -> plan (weights, workspace, KV cache) -> weights converted
-// into the compute dtype -> KV slots. Reports progress, honours cancellation,
-// and on any failure gives back every block it took.
+// config.json -> plan (weights, workspace, KV cache) -> weights in the
+// compute dtype (read as they are when stored in it, converted otherwise) ->
+// KV slots. Reports progress, honours cancellation, and on any failure gives
+// back every block it took.
 #ifndef DJINN_DAEMON_ENGINE_MODEL_LOADER_H_
 #define DJINN_DAEMON_ENGINE_MODEL_LOADER_H_
 
@@ -44,6 +45,21 @@ struct LoadSettings {
 
 constexpr int kDefaultMaxSequences = 8;
 
+// Where a load's time went, for the log and the load-speed benchmark.
+struct LoadTimings {
+  uint64_t resident_bytes = 0;  // weights copied into backend memory
+  // Copying them, up to when the last copy had finished (not counting time
+  // spent on streamed layers while resident copies ran).
+  double resident_seconds = 0;
+  uint64_t host_bytes = 0;      // streamed layers copied into host memory
+  double host_seconds = 0;
+  double host_alloc_seconds = 0;  // allocating (pinning) that host memory
+  double total_seconds = 0;     // the whole load
+  // Of resident_bytes + host_bytes, those stored in the compute dtype and so
+  // read from the file with pread() rather than converted from its mapping.
+  uint64_t direct_bytes = 0;
+};
+
 // Everything a loaded model owns. Destroying it returns its arena blocks.
 struct LoadedWeights {
   ModelConfig config;
@@ -56,6 +72,7 @@ struct LoadedWeights {
   std::vector<ArenaBlock> blocks;
   std::vector<std::pair<std::byte*, uint64_t>> host_blocks;  // streamed layers (AllocateHostMemory)
   uint64_t weight_bytes = 0;  // as held by the backend
+  LoadTimings timings;
   Arena* arena = nullptr;
   Backend* backend = nullptr;
 

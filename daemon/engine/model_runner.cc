@@ -166,6 +166,10 @@ absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<in
 }
 
 void ModelRunner::Loop() {
+  {
+    absl::MutexLock lock(&compute_mutex_);
+    weights_->model->PrefetchWeights();  // for the first prompt
+  }
   for (;;) {
     bool cancel_all = false;
     {
@@ -225,6 +229,12 @@ void ModelRunner::Loop() {
     });
     PrefillNewSequences();
     if (!running_.empty()) DecodeStep();
+    if (running_.empty()) {
+      // Nothing left to run: the next pass is a new prompt's, and with
+      // streamed layers its first blocks can be on their way already.
+      absl::MutexLock lock(&compute_mutex_);
+      weights_->model->PrefetchWeights();
+    }
   }
 }
 

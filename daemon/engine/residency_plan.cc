@@ -11,8 +11,6 @@
 namespace djinn {
 namespace {
 
-constexpr int kSmallestRing = 2;
-
 // Every product and sum below is at most the all-resident total with the
 // wanted KV sequences, which PlanResidency checks fits in 64 bits first.
 bool AllResidentTotalFits(const PlanInputs& in) {
@@ -74,9 +72,10 @@ absl::Status Exhausted(const PlanInputs& in) {
   const uint64_t workspace = in.workspace_bytes;
   std::string layers_part;
   uint64_t layer_blocks_bytes = 0;
-  if (in.allow_streaming && in.layers > kSmallestRing) {
-    layer_blocks_bytes = static_cast<uint64_t>(kSmallestRing) * in.layer_bytes;
-    layers_part = absl::StrCat("ring of ", kSmallestRing, " layers ", FormatBytes(layer_blocks_bytes));
+  constexpr int kRing = ResidencyPlan::kRingSlots;
+  if (in.allow_streaming && in.layers > kRing) {
+    layer_blocks_bytes = static_cast<uint64_t>(kRing) * in.layer_bytes;
+    layers_part = absl::StrCat("ring of ", kRing, " layers ", FormatBytes(layer_blocks_bytes));
   } else {
     layer_blocks_bytes = static_cast<uint64_t>(in.layers) * in.layer_bytes;
     layers_part = in.layers == 1 ? absl::StrCat("its one layer ", FormatBytes(layer_blocks_bytes))
@@ -100,6 +99,7 @@ ResidencyPlan Build(const PlanInputs& in, int64_t resident, int ring_capacity, i
   plan.streamed_layers = streamed;
   plan.ring_slots = static_cast<int>(RingBlocks(in, resident, ring_capacity));
   plan.ring_bytes = static_cast<uint64_t>(plan.ring_slots) * in.layer_bytes;
+  plan.layer_bytes = in.layer_bytes;
   const uint64_t resident_layer_bytes = static_cast<uint64_t>(resident) * in.layer_bytes;
   plan.resident_weight_bytes = in.fixed_weight_bytes + resident_layer_bytes;
   plan.streamed_weight_bytes = static_cast<uint64_t>(streamed) * in.layer_bytes;
@@ -120,8 +120,8 @@ ResidencyPlan Build(const PlanInputs& in, int64_t resident, int ring_capacity, i
       absl::StrAppend(&kv, "; no more fit beside the fixed weights, the workspace and ",
                       in.layers == 1 ? "the one layer" : absl::StrCat("all ", in.layers, " layers"));
     } else {
-      absl::StrAppend(&kv, "; no more fit beside the fixed weights, the workspace and the smallest ring, ",
-                      plan.ring_slots, plan.ring_slots == 1 ? " layer" : " layers");
+      absl::StrAppend(&kv, "; no more fit beside the fixed weights, the workspace and the ring, ", plan.ring_slots,
+                      plan.ring_slots == 1 ? " layer" : " layers");
     }
   }
   absl::StrAppend(&kv, ")");
@@ -132,18 +132,7 @@ ResidencyPlan Build(const PlanInputs& in, int64_t resident, int ring_capacity, i
   } else {
     std::string ring = absl::StrCat("ring buffer: ", plan.ring_slots, plan.ring_slots == 1 ? " slot x " : " slots x ",
                                     layer, " = ", FormatBytes(plan.ring_bytes));
-    if (plan.ring_slots < ResidencyPlan::kRingSlots) {
-      if (plan.ring_slots == streamed) {
-        absl::StrAppend(&ring, " (one slot per streamed layer)");
-      } else if (sequences < in.wanted_sequences) {
-        absl::StrAppend(&ring, " (", ResidencyPlan::kRingSlots, " wanted; the smallest ring: the ",
-                        in.wanted_sequences, " wanted KV sequences do not fit even beside it)");
-      } else {
-        absl::StrAppend(&ring, " (", ResidencyPlan::kRingSlots, " wanted; ", plan.ring_slots + 1,
-                        " slots do not fit beside the ", in.wanted_sequences, " wanted KV ",
-                        in.wanted_sequences == 1 ? "sequence)" : "sequences)");
-      }
-    }
+    if (plan.ring_slots == streamed) absl::StrAppend(&ring, " (one slot per streamed layer)");
     out.push_back(std::move(ring));
   }
 
@@ -198,23 +187,19 @@ absl::StatusOr<ResidencyPlan> PlanResidency(const PlanInputs& in) {
     return Build(in, in.layers, 0, sequences);
   }
 
-  // Steps 2 and 4: the wanted KV sequences; the ring shrinks from
-  // kRingSlots to 2 slots before KV does. (All layers resident is the
-  // r = L case of the first capacity tried: it costs the same for any ring.)
-  for (int capacity = ResidencyPlan::kRingSlots; capacity >= kSmallestRing; --capacity) {
-    if (std::optional<int64_t> resident = MostResident(in, capacity, wanted)) {
-      return Build(in, *resident, capacity, wanted);
-    }
-  }
+  // Steps 2 and 4: the wanted KV sequences and a ring (all layers resident
+  // is the r = L case: it costs the same as with any ring).
+  constexpr int kRing = ResidencyPlan::kRingSlots;
+  if (std::optional<int64_t> resident = MostResident(in, kRing, wanted)) return Build(in, *resident, kRing, wanted);
 
-  // Step 5: fewer KV sequences beside the smallest ring, then layers.
-  const uint64_t floor = Cost(in, 0, kSmallestRing, 0);
+  // Step 5: fewer KV sequences beside the ring, then layers.
+  const uint64_t floor = Cost(in, 0, kRing, 0);
   if (kv > 0 && floor <= in.budget_free_bytes) {
     const int sequences =
         static_cast<int>(std::min<uint64_t>(wanted - 1, (in.budget_free_bytes - floor) / kv));
     if (sequences >= 1) {
-      std::optional<int64_t> resident = MostResident(in, kSmallestRing, sequences);
-      if (resident) return Build(in, *resident, kSmallestRing, sequences);
+      std::optional<int64_t> resident = MostResident(in, kRing, sequences);
+      if (resident) return Build(in, *resident, kRing, sequences);
     }
   }
   return Exhausted(in);  // step 6

@@ -18,6 +18,16 @@
 // Nothing waits on the host: ordering is by events between the two queues,
 // so a pass can be recorded once (Backend::Record) and replayed. Calls come
 // from the one thread that issues the model's ops.
+//
+// Between requests the ring need not sit idle: Prefetch copies the first
+// blocks of the next pass ahead of time, so a prompt that arrives at an idle
+// model does not wait for them (the next direct pass uses them; a replayed
+// pass, recorded without them, copies them again).
+//
+// Stalls. Timing events around every block show where the queues waited for
+// each other: compute for a block still copying, or the copy queue for a
+// slot compute had not released. CollectTimings adds them up once the
+// host has read a result of the pass.
 #ifndef DJINN_DAEMON_ENGINE_WEIGHT_RING_H_
 #define DJINN_DAEMON_ENGINE_WEIGHT_RING_H_
 
@@ -38,6 +48,18 @@ struct RingCounters {
   // copies' bytes over it is the rate weights actually arrived at, a lower
   // bound on the PCIe rate (it includes compute the copies did not hide).
   double pass_seconds = 0;
+  // From the timing events of the passes the host read results of
+  // (timed_passes): blocks compute waited for and for how long; blocks
+  // whose copy waited for a free slot and for how long; and the time the
+  // copy queue spent copying (bytes of timed passes / copy_seconds is the
+  // rate the link delivered).
+  uint64_t timed_passes = 0;
+  uint64_t timed_bytes = 0;
+  uint64_t compute_stalls = 0;
+  double compute_stall_seconds = 0;
+  uint64_t copy_stalls = 0;
+  double copy_stall_seconds = 0;
+  double copy_seconds = 0;
 };
 
 class WeightRing {
@@ -47,12 +69,19 @@ class WeightRing {
   WeightRing(Backend* backend, std::byte* ring, int slots, uint64_t block_bytes,
              std::vector<const std::byte*> host_blocks);
 
-  void BeginPass();
+  // `direct`: the pass is issued now, not recorded for replays, so it may
+  // use blocks Prefetch copied.
+  void BeginPass(bool direct);
   // `index`: the streamed layer's position among the streamed layers (0 for
   // the first streamed layer). Calls go in order, each Acquire followed by
   // its Release.
   std::byte* Acquire(int index);
   void Release(int index);
+
+  // Between passes, not while recording: copies the blocks the next pass
+  // starts with into their slots, once the compute issued so far is done.
+  // Does nothing if they are there already.
+  void Prefetch();
 
   int slots() const { return slots_; }
   uint64_t block_bytes() const { return block_bytes_; }
@@ -64,12 +93,20 @@ class WeightRing {
   const RingCounters& counters() const { return counters_; }
   void CountPass();
   void AddPassSeconds(double seconds) { counters_.pass_seconds += seconds; }
+  // After the host has read a result issued after the last pass (so that
+  // every timing event of it has been reached): adds its stalls and copy
+  // time to the counters. A pass whose results were never read before the
+  // next one began goes untimed.
+  void CollectTimings();
 
  private:
   std::byte* Slot(int index) const { return ring_ + static_cast<uint64_t>(index % slots_) * block_bytes_; }
   // Copies every block whose slot is free, up to `slots` ahead of the
   // oldest block not yet released.
   void CopyAhead();
+  // Where the pass (or the Prefetch before it) starts: the copy queue waits
+  // for the compute issued so far, and the timing reference is recorded.
+  void StartCopies();
 
   Backend* const backend_;
   std::byte* const ring_;
@@ -81,6 +118,17 @@ class WeightRing {
   std::vector<std::unique_ptr<QueueEvent>> consumed_;  // per slot: compute is done with it
   int next_copy_ = 0;
   int released_ = 0;
+  int prefetched_ = 0;       // blocks Prefetch copied for the next pass
+  int pass_prefetched_ = 0;  // of which the pass begun last uses
+
+  // Timing events: the reference (first copies may start), the pass's own
+  // start on compute, and per block when compute wanted it, when it arrived
+  // and when compute released it.
+  std::unique_ptr<QueueEvent> reference_time_;
+  std::unique_ptr<QueueEvent> pass_time_;
+  std::vector<std::unique_ptr<QueueEvent>> wanted_time_, arrived_time_, released_time_;
+  int timed_prefetched_ = 0;  // blocks the pass being timed found prefetched
+  bool timing_pending_ = false;
   RingCounters counters_;
 };
 

@@ -1,5 +1,7 @@
 #include "daemon/server/djinn_service.h"
 
+#include <tuple>
+
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "daemon/server/proto_convert.h"
@@ -61,8 +63,28 @@ DjinnService::DjinnService(ModelRegistry* registry, Backend* backend, Arena* are
       h2d_seconds_counter_(metrics::BuildCounter()
                                .Name("djinn_h2d_pass_seconds_total")
                                .Help("Wall time of the forward passes that streamed weights; "
-                                     "rate(djinn_h2d_bytes_total) / rate(this) is the achieved streaming rate.")
-                               .Register(*metrics->registry())) {
+                                     "rate(djinn_h2d_bytes_total) / rate(this) is the rate weights arrived at, "
+                                     "compute the copies did not hide included.")
+                               .Register(*metrics->registry())),
+      h2d_copy_seconds_counter_(metrics::BuildCounter()
+                                    .Name("djinn_h2d_copy_seconds_total")
+                                    .Help("Time the copy queue spent copying weights, from timing events (passes "
+                                          "whose results were read).")
+                                    .Register(*metrics->registry())),
+      h2d_rate_gauge_(metrics::BuildGauge()
+                          .Name("djinn_h2d_achieved_bytes_per_second")
+                          .Help("Bytes per second the link delivered while the copy queue was copying weights "
+                                "(since load).")
+                          .Register(*metrics->registry())),
+      ring_stalls_counter_(metrics::BuildCounter()
+                               .Name("djinn_ring_stalls_total")
+                               .Help("Streamed blocks a queue waited for: waiting=\"compute\" (compute waited for "
+                                     "a block still copying), waiting=\"copy\" (a copy waited for a free slot).")
+                               .Register(*metrics->registry())),
+      ring_stall_seconds_counter_(metrics::BuildCounter()
+                                      .Name("djinn_ring_stall_seconds_total")
+                                      .Help("Time spent in the waits djinn_ring_stalls_total counts.")
+                                      .Register(*metrics->registry())) {
   collect_callback_ = metrics_->registry()->AddCollectCallback([this] { ExportGauges(); });
 }
 
@@ -186,9 +208,10 @@ v1::StatsResponse DjinnService::Snapshot() const {
   memory->set_free_bytes(usage.free());
 
   uint64_t kv_used = 0, queued = 0, active = 0, prompt_tokens = 0, generated_tokens = 0;
-  uint64_t host_bytes = 0, ring_capacity = 0, h2d_bytes = 0;
-  double h2d_seconds = 0;
+  uint64_t host_bytes = 0, ring_capacity = 0, h2d_bytes = 0, timed_bytes = 0;
+  double h2d_seconds = 0, copy_seconds = 0;
   uint32_t ring_slots = 0;
+  v1::RingBufferStats* ring = out.mutable_ring_buffer();
   for (const ModelInfo& info : registry_->List()) {
     v1::ModelStats* model = out.add_models();
     model->set_name(info.name);
@@ -202,11 +225,30 @@ v1::StatsResponse DjinnService::Snapshot() const {
     model->set_ring_buffer_bytes(info.plan.ring_bytes);
     model->set_ring_buffer_slots(static_cast<uint32_t>(info.plan.ring_slots));
     model->set_streamed_bytes_per_pass(info.plan.streamed_weight_bytes);
+    for (size_t l = 0, streamed = 0; l < info.plan.layers.size(); ++l) {
+      v1::LayerResidency* layer = model->add_layers();
+      layer->set_layer(static_cast<uint32_t>(l));
+      layer->set_bytes(info.plan.layer_bytes);
+      layer->set_resident(info.plan.layers[l] == LayerPlacement::kResident);
+      layer->set_ring_slot(layer->resident() ? -1 : static_cast<int32_t>(streamed++ % info.plan.ring_slots));
+    }
     host_bytes += info.plan.streamed_weight_bytes;
     ring_capacity += info.plan.ring_bytes;
     ring_slots += static_cast<uint32_t>(info.plan.ring_slots);
     h2d_bytes += info.ring.bytes_copied;
     h2d_seconds += info.ring.pass_seconds;
+    timed_bytes += info.ring.timed_bytes;
+    copy_seconds += info.ring.copy_seconds;
+    model->set_ring_compute_stalls(info.ring.compute_stalls);
+    model->set_ring_compute_stall_seconds(info.ring.compute_stall_seconds);
+    model->set_ring_copy_stalls(info.ring.copy_stalls);
+    model->set_ring_copy_stall_seconds(info.ring.copy_stall_seconds);
+    model->set_h2d_bytes_total(info.ring.bytes_copied);
+    model->set_h2d_gb_per_second(info.ring.copy_seconds > 0 ? info.ring.timed_bytes / info.ring.copy_seconds / 1e9 : 0);
+    ring->set_compute_stalls(ring->compute_stalls() + info.ring.compute_stalls);
+    ring->set_compute_stall_seconds(ring->compute_stall_seconds() + info.ring.compute_stall_seconds);
+    ring->set_copy_stalls(ring->copy_stalls() + info.ring.copy_stalls);
+    ring->set_copy_stall_seconds(ring->copy_stall_seconds() + info.ring.copy_stall_seconds);
     model->set_kv_sequences_total(static_cast<uint32_t>(info.max_sequences));
     model->set_kv_sequences_active(static_cast<uint32_t>(info.counters.active));
     model->set_kv_cache_bytes(info.kv_cache_bytes);
@@ -231,13 +273,13 @@ v1::StatsResponse DjinnService::Snapshot() const {
   requests->set_prompt_tokens_total(prompt_tokens);
   requests->set_generated_tokens_total(generated_tokens);
   memory->set_host_pinned_bytes(host_bytes);
-  // Stalls need timing on the copy queue; not measured yet (0).
-  out.mutable_ring_buffer()->set_capacity_bytes(ring_capacity);
-  out.mutable_ring_buffer()->set_used_bytes(ring_capacity);  // every pass fills every slot
-  out.mutable_ring_buffer()->set_slots(ring_slots);
+  ring->set_capacity_bytes(ring_capacity);
+  ring->set_used_bytes(ring_capacity);  // every pass fills every slot
+  ring->set_slots(ring_slots);
   out.mutable_pcie()->set_h2d_bytes_total(h2d_bytes);
   out.mutable_pcie()->set_h2d_seconds_total(h2d_seconds);
-  out.mutable_pcie()->set_achieved_gb_per_second(h2d_seconds > 0 ? h2d_bytes / h2d_seconds / 1e9 : 0);
+  out.mutable_pcie()->set_h2d_copy_seconds_total(copy_seconds);
+  out.mutable_pcie()->set_achieved_gb_per_second(copy_seconds > 0 ? timed_bytes / copy_seconds / 1e9 : 0);
   return out;
 }
 
@@ -265,6 +307,18 @@ void DjinnService::ExportGauges() {
     bytes.Increment(static_cast<double>(info.ring.bytes_copied) - bytes.Value());
     metrics::Counter& seconds = h2d_seconds_counter_.Add(labels);
     seconds.Increment(info.ring.pass_seconds - seconds.Value());
+    metrics::Counter& copying = h2d_copy_seconds_counter_.Add(labels);
+    copying.Increment(info.ring.copy_seconds - copying.Value());
+    h2d_rate_gauge_.Add(labels).Set(info.ring.copy_seconds > 0 ? info.ring.timed_bytes / info.ring.copy_seconds : 0);
+    for (auto [waiting, stalls, stall_seconds] :
+         {std::tuple{"compute", info.ring.compute_stalls, info.ring.compute_stall_seconds},
+          std::tuple{"copy", info.ring.copy_stalls, info.ring.copy_stall_seconds}}) {
+      const metrics::Labels stall_labels{{"model", info.name}, {"waiting", waiting}};
+      metrics::Counter& count = ring_stalls_counter_.Add(stall_labels);
+      count.Increment(static_cast<double>(stalls) - count.Value());
+      metrics::Counter& time = ring_stall_seconds_counter_.Add(stall_labels);
+      time.Increment(stall_seconds - time.Value());
+    }
   }
 }
 

@@ -57,6 +57,10 @@ class DjinnService final : public v1::Djinn::Service {
   metrics::Family<metrics::Gauge>& streamed_per_pass_gauge_;
   metrics::Family<metrics::Counter>& h2d_bytes_counter_;
   metrics::Family<metrics::Counter>& h2d_seconds_counter_;
+  metrics::Family<metrics::Counter>& h2d_copy_seconds_counter_;
+  metrics::Family<metrics::Gauge>& h2d_rate_gauge_;
+  metrics::Family<metrics::Counter>& ring_stalls_counter_;
+  metrics::Family<metrics::Counter>& ring_stall_seconds_counter_;
   uint64_t collect_callback_ = 0;
 };
 

@@ -92,10 +92,21 @@ absl::StatusOr<ModelInfo> ModelRegistry::Load(const std::string& name, const std
   info.state = ModelState::kReady;
   entry.runner = std::make_shared<ModelRunner>(*std::move(loaded), max_queued_);
   ModelInfo described = Describe(entry);
+  const LoadTimings& t = entry.runner->weights().timings;
+  auto rate = [](uint64_t bytes, double seconds) { return seconds > 0 ? bytes / seconds / 1e9 : 0.0; };
   LogInfo("model ready", {{"model", name},
                           {"weight_bytes", described.weight_bytes},
                           {"context_length", described.context_length},
-                          {"max_sequences", described.max_sequences}});
+                          {"max_sequences", described.max_sequences},
+                          {"load_seconds", t.total_seconds},
+                          {"resident_bytes", t.resident_bytes},
+                          {"resident_seconds", t.resident_seconds},
+                          {"resident_gb_per_second", rate(t.resident_bytes, t.resident_seconds)},
+                          {"host_bytes", t.host_bytes},
+                          {"host_seconds", t.host_seconds},
+                          {"host_alloc_seconds", t.host_alloc_seconds},
+                          {"direct_bytes", t.direct_bytes},
+                          {"host_gb_per_second", rate(t.host_bytes, t.host_seconds)}});
   return described;
 }
 

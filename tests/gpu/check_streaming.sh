@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Weight streaming on a GPU host: makes a 16-layer model (llama-1b, bf16,
-# 2 GB) if WORKDIR lacks it and runs gpu_streaming_model_test on it.
+# Weight streaming on a GPU host: makes a 50-layer model (small-deep-50,
+# bf16, 367 MB) if WORKDIR lacks it and runs gpu_streaming_model_test on it:
+# 10%, 50% and 90% of the layers streamed against the resident run.
 #
 #   tests/gpu/check_streaming.sh PKG WORKDIR
 #   tests/gpu/check_streaming.sh --pack BUILD_DIR PKG   # adds the test binary to PKG
@@ -15,8 +16,8 @@ PKG=$(cd "$1" && pwd)
 mkdir -p "$2"
 WORK=$(cd "$2" && pwd)
 export LD_LIBRARY_PATH="$PKG/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}:/usr/local/cuda/lib64"
-model=$WORK/llama-1b-bfloat16
+model=$WORK/small-deep-50-bfloat16
 if [ ! -f "$model/config.json" ]; then
-  "$PKG/bin/djinnctl" make-test-model --preset llama-1b --dtype bfloat16 --out "$model"
+  "$PKG/bin/djinnctl" make-test-model --preset small-deep-50 --dtype bfloat16 --out "$model"
 fi
 "$PKG/bin/gpu_streaming_model_test" --model-dir "$model"

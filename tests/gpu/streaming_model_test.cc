@@ -1,18 +1,23 @@
 // Weight streaming on the CUDA backend, on a GPU host: a model loaded under
-// budgets that force a growing share of its layers through the ring buffer
-// gives exactly the logits and greedy tokens of the fully resident model
-// (same kernels, same order: only where the weights are read from changes),
-// and the failure paths leave nothing behind.
+// budgets that force exactly 10%, 50% and 90% of its layers through the ring
+// buffer gives exactly the logits and greedy tokens of the fully resident
+// model (same kernels, same order: only where the weights are read from
+// changes), and the failure paths leave nothing behind.
 //
 //   gpu_streaming_model_test --model-dir DIR     (or DJINN_STREAMING_MODEL_DIR=DIR)
 //
-// DIR: a Llama model with at least 8 layers, e.g. `djinnctl make-test-model
-// --preset llama-1b` (16 layers). tests/gpu/check_streaming.sh makes it and
-// runs this. Not part of CTest (needs a GPU).
+// DIR: a Llama model whose layer count is a multiple of 10 and at least 50,
+// e.g. `djinnctl make-test-model --preset small-deep-50` (50 layers of
+// 6.0 MB, bf16). tests/gpu/check_streaming.sh makes it and runs this. Not
+// part of CTest (needs a GPU).
 //
-// The planner never streams fewer layers than its ring holds (the ring would
-// cost as much as keeping them), so the smallest streamed share is 3 layers
-// with a ring of 2; the budgets below aim at ~20%, 50% and ~90% of the layers.
+// The planner never streams fewer layers than kRingSlots + 1 = 5 (a ring
+// holding every streamed layer would cost as much as keeping them resident,
+// residency_plan.h), so 10% of the layers needs at least 50 of them. The
+// budgets come from the planner's own sizes (the all-resident plan, one
+// layer's block), so each plan streams exactly the share it aims at.
+// tests/unit/model_runner_test.cc (TenFiftyAndNinetyPercentStreamed) does the
+// same on the CPU backend.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -22,9 +27,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/byte_size.h"
 #include "common/model_config.h"
 #include "daemon/backend/cuda/cuda_backend.h"
 #include "daemon/engine/model_loader.h"
@@ -120,91 +127,156 @@ Outcome ScoreAndGenerate(ModelRunner& runner) {
   return out;
 }
 
-TEST(StreamingModelTest, StreamedLayersGiveTheResidentResults) {
-  // Fully resident first: the reference, and the sizes the budgets come from.
-  uint64_t resident_total = 0, layer_bytes = 0;
+// The all-resident run (the reference) and the sizes the budgets come from,
+// as the planner sees them: the all-resident plan's total and KV bytes per
+// sequence, and one layer's block (a budget one byte short of everything
+// streams some layers; their bytes per pass over their count). Measured once.
+struct Resident {
   int64_t layers = 0;
+  uint64_t total_bytes = 0;
+  uint64_t layer_bytes = 0;
+  uint64_t kv_bytes_per_sequence = 0;
   Outcome reference;
+
+  // Streams exactly `streamed` (> kRingSlots) layers: the resident total less
+  // the streamed layers plus a full ring, and half a layer to spare (one more
+  // resident layer does not fit).
+  uint64_t BudgetStreaming(int64_t streamed) const {
+    return total_bytes - (streamed - ResidencyPlan::kRingSlots) * layer_bytes + layer_bytes / 2;
+  }
+  // The smallest budget that loads: fixed weights, workspace, one KV sequence
+  // and a ring of 2 layers (every layer streams).
+  uint64_t Minimum() const {
+    return total_bytes - (layers - 2) * layer_bytes - (kSequences - 1) * kv_bytes_per_sequence;
+  }
+};
+
+void Measure(Resident* out) {
   {
     Budget everything(16ull << 30);
     absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(everything);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
-    ASSERT_EQ((*loaded)->plan.streamed_layers, 0);
-    layers = (*loaded)->config.num_hidden_layers;
-    ASSERT_GE(layers, 8) << "use a model with at least 8 layers";
-    resident_total = (*loaded)->plan.total_bytes();
+    const ResidencyPlan plan = (*loaded)->plan;
+    ASSERT_EQ(plan.streamed_layers, 0);
+    ASSERT_EQ(plan.kv_sequences, kSequences);
+    const int64_t layers = plan.resident_layers;
+    ASSERT_TRUE(layers % 10 == 0 && layers / 10 > ResidencyPlan::kRingSlots)
+        << layers << " layers: use a model whose layer count is a multiple of 10, at least 50 (small-deep-50)";
+    out->total_bytes = plan.total_bytes();
+    out->kv_bytes_per_sequence = plan.kv_bytes / plan.kv_sequences;
     ModelRunner runner(*std::move(loaded));
-    reference = ScoreAndGenerate(runner);
-    ASSERT_EQ(reference.tokens.size(), 32u);
+    out->reference = ScoreAndGenerate(runner);
+    ASSERT_EQ(out->reference.tokens.size(), 32u);
+    out->layers = layers;
   }
-  // One layer's bytes: a budget one byte short of everything streams some
-  // layers; their bytes per pass over their count is the layer size.
-  {
-    Budget short_one(resident_total - 1);
-    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(short_one);
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    ASSERT_GT((*loaded)->plan.streamed_layers, 0);
-    layer_bytes = (*loaded)->plan.streamed_weight_bytes / (*loaded)->plan.streamed_layers;
-  }
-  std::printf("model %s: %lld layers of %.1f MiB; resident run %.2f ms/token\n", g_model_dir.c_str(),
-              static_cast<long long>(layers), layer_bytes / 1048576.0, reference.seconds_per_token * 1e3);
+  Budget short_one(out->total_bytes - 1);
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(short_one);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_GT((*loaded)->plan.streamed_layers, 0);
+  out->layer_bytes = (*loaded)->plan.streamed_weight_bytes / (*loaded)->plan.streamed_layers;
+}
 
-  int previous = 0;
-  for (double share : {0.2, 0.5, 0.9}) {
-    const int64_t streamed_wanted = static_cast<int64_t>(share * layers + 0.5);
-    const uint64_t ring = static_cast<uint64_t>(std::min<int64_t>(streamed_wanted - 1, ResidencyPlan::kRingSlots));
-    const uint64_t budget_bytes = resident_total - streamed_wanted * layer_bytes + ring * layer_bytes + (1 << 20);
-    SCOPED_TRACE(absl::StrFormat("budget %.1f MiB for ~%d%% streamed", budget_bytes / 1048576.0,
-                                 static_cast<int>(share * 100)));
-    const uint64_t free_before = FreeDeviceBytes();
-    {
-      Budget budget(budget_bytes);
-      absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
-      ASSERT_TRUE(loaded.ok()) << loaded.status();
-      const ResidencyPlan plan = (*loaded)->plan;
-      EXPECT_GT(plan.streamed_layers, previous);
-      previous = static_cast<int>(plan.streamed_layers);
-      ModelRunner runner(*std::move(loaded));
-      const Outcome streamed = ScoreAndGenerate(runner);
-      EXPECT_EQ(streamed.logits, reference.logits) << "logits differ from the resident run";
-      EXPECT_EQ(streamed.tokens, reference.tokens);
-      const RingCounters counters = runner.ring_counters();
-      EXPECT_EQ(counters.bytes_copied, counters.passes * plan.streamed_weight_bytes);
-      std::printf("  %2lld of %lld layers streamed, ring %d slots: %.2f ms/token, %.1f GB/s of weights arriving "
-                  "(%llu passes, %.2f GB copied)\n",
-                  static_cast<long long>(plan.streamed_layers), static_cast<long long>(layers), plan.ring_slots,
-                  streamed.seconds_per_token * 1e3, counters.bytes_copied / counters.pass_seconds / 1e9,
-                  static_cast<unsigned long long>(counters.passes), counters.bytes_copied / 1e9);
-    }
-    // Everything the load took (arena, pinned host memory) is back.
-    EXPECT_GE(FreeDeviceBytes() + (8ull << 20), free_before);
+const Resident& Measured() {
+  static const Resident* resident = [] {
+    auto* r = new Resident;
+    Measure(r);
+    return r;
+  }();
+  return *resident;
+}
+
+// A load under `budget_bytes` streams exactly `streamed` layers through a
+// ring of `ring_slots` beside `kv_sequences` KV sequences, gives the resident
+// run's logits (bit for bit) and greedy tokens, and gives the device memory
+// back when it is unloaded.
+void ExpectResidentResults(const Resident& resident, uint64_t budget_bytes, int64_t streamed, int ring_slots,
+                           int kv_sequences) {
+  const uint64_t free_before = FreeDeviceBytes();
+  {
+    Budget budget(budget_bytes);
+    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const ResidencyPlan plan = (*loaded)->plan;
+    EXPECT_EQ(plan.streamed_layers, streamed);
+    EXPECT_EQ(plan.resident_layers, resident.layers - streamed);
+    EXPECT_EQ(plan.ring_slots, ring_slots);
+    EXPECT_EQ(plan.kv_sequences, kv_sequences);
+    EXPECT_EQ(budget.arena->Usage().capacity - budget.arena->Usage().free(), plan.total_bytes());
+    ModelRunner runner(*std::move(loaded));
+    const Outcome outcome = ScoreAndGenerate(runner);
+    EXPECT_TRUE(outcome.logits == resident.reference.logits) << "logits differ from the resident run";  // bit for bit
+    EXPECT_EQ(outcome.tokens, resident.reference.tokens);
+    const RingCounters counters = runner.ring_counters();
+    EXPECT_GT(counters.passes, 0u);
+    EXPECT_EQ(counters.bytes_copied, counters.passes * plan.streamed_weight_bytes);
+    std::printf("  %2lld of %lld layers streamed (%3lld%%), ring %d slots, %d KV sequences, budget %.1f MiB: "
+                "%.2f ms/token, %.1f GB/s of weights arriving (%llu passes, %.2f GB copied)\n",
+                static_cast<long long>(plan.streamed_layers), static_cast<long long>(resident.layers),
+                static_cast<long long>(plan.streamed_layers * 100 / resident.layers), plan.ring_slots,
+                plan.kv_sequences, budget_bytes / 1048576.0, outcome.seconds_per_token * 1e3,
+                counters.bytes_copied / counters.pass_seconds / 1e9, static_cast<unsigned long long>(counters.passes),
+                counters.bytes_copied / 1e9);
+  }
+  EXPECT_GE(FreeDeviceBytes() + (8ull << 20), free_before);
+}
+
+TEST(StreamingModelTest, TenFiftyAndNinetyPercentStreamedGiveTheResidentResults) {
+  const Resident& resident = Measured();
+  ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
+  std::printf("model %s: %lld layers of %.2f MiB; resident run %.2f ms/token\n", g_model_dir.c_str(),
+              static_cast<long long>(resident.layers), resident.layer_bytes / 1048576.0,
+              resident.reference.seconds_per_token * 1e3);
+  for (int percent : {10, 50, 90}) {
+    const int64_t streamed = resident.layers * percent / 100;
+    const uint64_t budget = resident.BudgetStreaming(streamed);
+    SCOPED_TRACE(absl::StrFormat("%d%% streamed (%d layers), budget %d B", percent, streamed, budget));
+    ExpectResidentResults(resident, budget, streamed, ResidencyPlan::kRingSlots, kSequences);
   }
 }
 
+// The smallest budget streams every layer through a ring of 2 with one KV
+// sequence, with the same results; one byte less names the bytes needed.
 TEST(StreamingModelTest, BudgetBelowTheMinimumNamesTheBytesNeeded) {
-  Budget tiny(256ull << 20);
-  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(tiny);
+  const Resident& resident = Measured();
+  ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
+  const uint64_t minimum = resident.Minimum();
+  {
+    SCOPED_TRACE(absl::StrFormat("the smallest budget, %d B", minimum));
+    ExpectResidentResults(resident, minimum, resident.layers, 2, 1);
+  }
+  Budget too_small(minimum - 1);
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(too_small);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kResourceExhausted) << loaded.status();
-  EXPECT_NE(loaded.status().message().find("needs at least"), std::string::npos) << loaded.status();
-  EXPECT_EQ(tiny.arena->Usage().free(), tiny.arena->Usage().capacity);
+  EXPECT_NE(loaded.status().message().find(absl::StrCat("needs at least ", FormatBytes(minimum))), std::string::npos)
+      << loaded.status();
+  EXPECT_NE(loaded.status().message().find(absl::StrCat(minimum, " B")), std::string::npos) << loaded.status();
+  EXPECT_EQ(too_small.arena->Usage().free(), too_small.arena->Usage().capacity);
 }
 
 TEST(StreamingModelTest, CancelledStreamedLoadGivesBackEverything) {
-  Budget budget(1200ull << 20);  // forces streaming for a ~2 GB model
-  for (int cancel_at : {3, 40}) {
+  const Resident& resident = Measured();
+  ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
+  Budget budget(resident.BudgetStreaming(resident.layers / 2));  // half the layers stream
+  // Polled once per tensor: cancelled among the first resident layers, and
+  // in the second-last layer (streamed, its pinned host block allocated).
+  for (int cancel_at : {3, 40, static_cast<int>(1 + 9 * (resident.layers - 2) + 4)}) {
+    SCOPED_TRACE(absl::StrFormat("cancelled at poll %d", cancel_at));
+    const uint64_t free_before = FreeDeviceBytes();
     int polls = 0;
     LoadSettings settings;
     settings.cancelled = [&] { return ++polls >= cancel_at; };
     absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, settings);
     ASSERT_FALSE(loaded.ok());
     EXPECT_EQ(loaded.status().code(), absl::StatusCode::kCancelled) << loaded.status();
+    EXPECT_EQ(polls, cancel_at);
     EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
+    EXPECT_GE(FreeDeviceBytes() + (8ull << 20), free_before);
   }
   // And a load after the cancelled ones works in the same budget.
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_GT((*loaded)->plan.streamed_layers, 0);
+  EXPECT_EQ((*loaded)->plan.streamed_layers, resident.layers / 2);
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ TEST_F(DjinnctlTest, LoadListGenerateStatsUnload) {
   // generate prints exactly the generated text on stdout (plus a newline),
   // the same text the API streams for the same request.
   const CommandResult generate =
-      Ctl({"generate", "cli", "Once upon a time", "--max-tokens", "24", "--ignore-eos", "--seed", "3"});
+      Ctl({"generate", "cli", "Once upon a time", "--max-tokens", "24", "--ignore-eos", "--seed", "3", "--priority", "5"});
   ASSERT_EQ(generate.exit_code, 0) << generate.err;
   auto stub = Connect(daemon_->address());
   v1::GenerateRequest request = GreedyRequest("cli", "Once upon a time", 24);

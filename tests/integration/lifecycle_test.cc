@@ -1,6 +1,6 @@
 // Model lifecycle against a real djinnd on loopback: load with progress,
 // list, unload, and every way a load can be refused, with the daemon still
-// serving afterwards.
+// serving afterwards; Stats and Health answer while a load runs.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 
 #include "common/model_config.h"
 #include "common/safetensors.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
 #include "tests/integration/support/test_models.h"
@@ -250,6 +251,61 @@ TEST_F(SmallBudgetTest, AModelLargerThanTheBudgetIsResourceExhausted) {
   EXPECT_THAT(load.status.error_message(), HasSubstr("budget"));
   const v1::StatsResponse stats = Stats(*stub);
   EXPECT_EQ(stats.memory().free_bytes(), stats.memory().budget_bytes());  // nothing leaked
+}
+
+// The daemon answers Stats and Health while a load runs (the registry does
+// not hold its lock during LoadModel). small-deep-50 (367 MB of bfloat16,
+// converted to float32 as it loads) takes hundreds of milliseconds to load on
+// the CPU backend; after each progress message, Stats and Health come from
+// another channel. The first progress message is sent from inside the load,
+// after the registry lists the model as LOADING, so the Stats call after it
+// sees LOADING unless the rest of the load (every weight) finishes within
+// that one round trip.
+TEST(LoadingTest, StatsAndHealthAnswerWhileALoadRuns) {
+  TestModel("small-deep-50");
+  auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=1GiB"});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto loader = Connect((*daemon)->address());
+  auto channel = grpc::CreateChannel((*daemon)->address(), grpc::InsecureChannelCredentials());
+  auto other = v1::Djinn::NewStub(channel);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+
+  grpc::ClientContext load_context;
+  v1::LoadModelRequest request;
+  request.set_name("deep");
+  request.set_path("small-deep-50");
+  request.mutable_options()->set_max_context_length(256);
+  request.mutable_options()->set_max_sequences(2);
+  auto reader = loader->LoadModel(&load_context, request);
+  v1::LoadModelProgress progress;
+  int messages = 0, loading_seen = 0;
+  while (reader->Read(&progress)) {
+    ++messages;
+    SCOPED_TRACE(::testing::Message() << "after progress message " << messages << " (phase "
+                                      << v1::LoadModelProgress::Phase_Name(progress.phase()) << ")");
+    grpc::ClientContext stats_context;
+    v1::StatsResponse stats;
+    const grpc::Status stats_status = other->Stats(&stats_context, v1::StatsRequest(), &stats);
+    ASSERT_TRUE(stats_status.ok()) << stats_status.error_message();
+    ASSERT_EQ(stats.models_size(), 1);
+    EXPECT_EQ(stats.models(0).name(), "deep");
+    if (stats.models(0).state() == v1::MODEL_STATE_LOADING) ++loading_seen;
+
+    grpc::ClientContext health_context;
+    grpc::health::v1::HealthCheckResponse serving;
+    const grpc::Status health_status =
+        health->Check(&health_context, grpc::health::v1::HealthCheckRequest(), &serving);
+    ASSERT_TRUE(health_status.ok()) << health_status.error_message();
+    EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  const grpc::Status loaded = reader->Finish();
+  ASSERT_TRUE(loaded.ok()) << loaded.error_message();
+  EXPECT_EQ(progress.phase(), v1::LoadModelProgress::PHASE_READY);
+  EXPECT_GT(messages, 50 * 9);  // one per tensor at least
+  EXPECT_GE(loading_seen, 1) << "no Stats response during the load showed the model LOADING";
+  const v1::StatsResponse after = Stats(*other);
+  ASSERT_EQ(after.models_size(), 1);
+  EXPECT_EQ(after.models(0).state(), v1::MODEL_STATE_READY);
 }
 
 }  // namespace

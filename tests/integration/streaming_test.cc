@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
 #include "tests/integration/support/test_models.h"
@@ -70,6 +72,19 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
   EXPECT_GE(streamed.stats.pcie().h2d_bytes_total(), kTokens * model.streamed_bytes_per_pass());
   EXPECT_EQ(streamed.stats.pcie().h2d_bytes_total() % model.streamed_bytes_per_pass(), 0u);
   EXPECT_GT(streamed.stats.pcie().achieved_gb_per_second(), 0.0);
+  EXPECT_GT(streamed.stats.pcie().h2d_copy_seconds_total(), 0.0);
+  // The model's own figures are the daemon's (one model).
+  EXPECT_EQ(model.h2d_bytes_total(), streamed.stats.pcie().h2d_bytes_total());
+  EXPECT_DOUBLE_EQ(model.h2d_gb_per_second(), streamed.stats.pcie().achieved_gb_per_second());
+  EXPECT_EQ(model.ring_compute_stalls(), streamed.stats.ring_buffer().compute_stalls());
+  EXPECT_EQ(model.ring_copy_stalls(), streamed.stats.ring_buffer().copy_stalls());
+  EXPECT_GE(model.ring_compute_stall_seconds(), 0.0);
+  EXPECT_GE(model.ring_copy_stall_seconds(), 0.0);
+  // A stall is a wait for one block: at most one per streamed block and pass.
+  const uint64_t blocks = streamed.stats.pcie().h2d_bytes_total() / model.streamed_bytes_per_pass() *
+                          model.streamed_layers();
+  EXPECT_LE(model.ring_compute_stalls(), blocks);
+  EXPECT_LE(model.ring_copy_stalls(), blocks);
 
   EXPECT_EQ(streamed.ids, resident.ids);
   EXPECT_EQ(streamed.text, resident.text);
@@ -80,6 +95,21 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
   EXPECT_THAT(plan.out, HasSubstr("streamed from host memory"));
   EXPECT_THAT(plan.out, HasSubstr("ring buffer"));
   EXPECT_THAT(plan.out, HasSubstr(std::to_string(model.streamed_layers()) + " streamed"));
+  // The residency map: layers in order, the resident ones first, streamed
+  // ones taking the ring's slots in turn.
+  ASSERT_EQ(model.layers_size(), static_cast<int>(whole.resident_layers()));
+  for (int l = 0; l < model.layers_size(); ++l) {
+    const v1::LayerResidency& layer = model.layers(l);
+    EXPECT_EQ(layer.layer(), static_cast<uint32_t>(l));
+    EXPECT_EQ(layer.resident(), l < static_cast<int>(model.resident_layers()));
+    EXPECT_EQ(layer.bytes(), model.streamed_bytes() / model.streamed_layers());
+    const int streamed_index = l - static_cast<int>(model.resident_layers());
+    EXPECT_EQ(layer.ring_slot(), layer.resident() ? -1 : streamed_index % static_cast<int>(model.ring_buffer_slots()));
+  }
+  const int last = model.layers_size() - 1;
+  EXPECT_THAT(plan.out, HasSubstr("layer 0  resident"));
+  EXPECT_THAT(plan.out, HasSubstr(absl::StrCat("layer ", last, "  streamed")));
+  EXPECT_THAT(plan.out, HasSubstr(absl::StrCat("copied into ring slot ", model.layers(last).ring_slot(), " every pass")));
   const CommandResult missing = RunCommand({DJINNCTL_PATH, "--addr=" + daemon->address(), "plan", "nope"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND"));
@@ -90,6 +120,13 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
                                  std::to_string(model.ring_buffer_bytes())));
   EXPECT_THAT(metrics, HasSubstr("djinn_h2d_bytes_total{model=\"deep\"} "));
   EXPECT_THAT(metrics, HasSubstr("djinn_streamed_bytes_per_pass{model=\"deep\"} "));
+  EXPECT_THAT(metrics, HasSubstr("djinn_h2d_copy_seconds_total{model=\"deep\"} "));
+  EXPECT_THAT(metrics, HasSubstr("djinn_h2d_achieved_bytes_per_second{model=\"deep\"} "));
+  for (const char* waiting : {"compute", "copy"}) {
+    for (const char* name : {"djinn_ring_stalls_total", "djinn_ring_stall_seconds_total"}) {
+      EXPECT_THAT(metrics, HasSubstr(std::string(name) + "{model=\"deep\",waiting=\"" + waiting + "\"} "));
+    }
+  }
 }
 
 }  // namespace

@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/byte_size.h"
 #include "common/safetensors.h"
 #include "common/testmodel/test_model.h"
 #include "daemon/backend/cpu/cpu_backend.h"
@@ -747,6 +749,108 @@ void StreamedLayersGiveTheSameResults() {
   }
 }
 
+// Budgets computed from the planner's own sizes stream exactly 10%, 50% and
+// 90% of tiny-deep-50's layers (5, 25 and 45 of 50: a plan never streams
+// fewer than kRingSlots + 1 layers, residency_plan.h), each giving the
+// resident model's logits bit for bit and its greedy tokens. The smallest
+// budget that loads (fixed weights, workspace, one KV sequence, a ring of 2)
+// streams every layer with the same results; one byte less is
+// RESOURCE_EXHAUSTED naming that size. (tests/gpu/streaming_model_test.cc
+// does the same on the GPU.)
+void TenFiftyAndNinetyPercentStreamed() {
+  const std::string model = "tiny-deep-50";
+  LoadSettings settings;
+  settings.max_context_length = 128;
+  settings.max_sequences = 2;
+  const std::vector<int32_t> prompt = Prompt(70, 5);  // more than one 64-row prefill chunk
+
+  // Fully resident: the reference, and the planner's sizes.
+  std::vector<float> reference_logits;
+  std::vector<int32_t> reference_tokens;
+  int64_t layers = 0;
+  uint64_t resident_total = 0, kv_per_sequence = 0;
+  {
+    Budget everything;
+    std::unique_ptr<ModelRunner> runner = MustRun(everything, model, settings);
+    ASSERT_NE(runner, nullptr);
+    const ResidencyPlan& plan = runner->weights().plan;
+    ASSERT_EQ(plan.streamed_layers, 0);
+    ASSERT_EQ(plan.kv_sequences, settings.max_sequences);
+    layers = plan.resident_layers;
+    ASSERT_EQ(layers, 50);
+    resident_total = plan.total_bytes();
+    kv_per_sequence = plan.kv_bytes / plan.kv_sequences;
+    absl::StatusOr<std::vector<float>> logits = runner->ScoreTokens(prompt);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    reference_logits = *std::move(logits);
+    reference_tokens = Generate(*runner, Greedy(prompt, 12)).tokens;
+    ASSERT_EQ(reference_tokens.size(), 12u);
+  }
+  // One layer's block: a budget one byte short of everything streams some
+  // layers; their bytes per pass over their count.
+  uint64_t layer_bytes = 0;
+  {
+    Budget short_one(resident_total - 1);
+    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(short_one, model, settings);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_GT((*loaded)->plan.streamed_layers, 0);
+    layer_bytes = (*loaded)->plan.streamed_weight_bytes / (*loaded)->plan.streamed_layers;
+  }
+
+  auto expect_resident_results = [&](Budget& budget, const ResidencyPlan& plan,
+                                     std::unique_ptr<LoadedWeights> loaded) {
+    EXPECT_EQ(budget.arena->Usage().capacity - budget.arena->Usage().free(), plan.total_bytes());
+    ModelRunner runner(std::move(loaded));
+    absl::StatusOr<std::vector<float>> logits = runner.ScoreTokens(prompt);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    EXPECT_TRUE(*logits == reference_logits) << "logits differ from the resident run";  // bit for bit
+    EXPECT_EQ(Generate(runner, Greedy(prompt, 12)).tokens, reference_tokens);
+    const RingCounters ring = runner.ring_counters();
+    EXPECT_GT(ring.passes, 0u);
+    EXPECT_EQ(ring.bytes_copied, ring.passes * plan.streamed_weight_bytes);
+  };
+
+  for (int percent : {10, 50, 90}) {
+    const int64_t streamed = layers * percent / 100;
+    ASSERT_GT(streamed, ResidencyPlan::kRingSlots);
+    // Resident total less the streamed layers plus a full ring, and half a
+    // layer to spare: one more resident layer does not fit.
+    const uint64_t bytes = resident_total - (streamed - ResidencyPlan::kRingSlots) * layer_bytes + layer_bytes / 2;
+    SCOPED_TRACE(::testing::Message() << percent << "% streamed: budget " << bytes << " B");
+    Budget budget(bytes);
+    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, model, settings);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const ResidencyPlan plan = (*loaded)->plan;
+    EXPECT_EQ(plan.streamed_layers, streamed);
+    EXPECT_EQ(plan.resident_layers, layers - streamed);
+    EXPECT_EQ(plan.ring_slots, ResidencyPlan::kRingSlots);
+    EXPECT_EQ(plan.kv_sequences, settings.max_sequences);
+    expect_resident_results(budget, plan, *std::move(loaded));
+  }
+
+  const uint64_t minimum =
+      resident_total - (layers - 2) * layer_bytes - (settings.max_sequences - 1) * kv_per_sequence;
+  {
+    SCOPED_TRACE("the smallest budget");
+    Budget budget(minimum);
+    absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, model, settings);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const ResidencyPlan plan = (*loaded)->plan;
+    EXPECT_EQ(plan.streamed_layers, layers);
+    EXPECT_EQ(plan.ring_slots, 2);
+    EXPECT_EQ(plan.kv_sequences, 1);
+    expect_resident_results(budget, plan, *std::move(loaded));
+  }
+  Budget too_small(minimum - 1);
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(too_small, model, settings);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kResourceExhausted) << loaded.status();
+  EXPECT_NE(loaded.status().message().find(absl::StrCat("needs at least ", FormatBytes(minimum))), std::string::npos)
+      << loaded.status();
+  EXPECT_NE(loaded.status().message().find(absl::StrCat(minimum, " B")), std::string::npos) << loaded.status();
+  EXPECT_EQ(too_small.arena->Usage().free(), too_small.arena->Usage().capacity);
+}
+
 void MaxTokensAndUsage() {
   Budget budget;
   std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
@@ -1084,6 +1188,8 @@ TEST(ModelRunnerTest, QueueLimitDeadlinesAndPriorities) { RUN_CHECK(QueueLimitDe
 TEST(ModelRunnerTest, SampledGenerationDoesNotDependOnTheBatch) { RUN_CHECK(SampledIsTheSameAloneAndBatched); }
 
 TEST(ModelRunnerTest, StreamedLayersGiveTheSameResults) { RUN_CHECK(StreamedLayersGiveTheSameResults); }
+
+TEST(ModelRunnerTest, TenFiftyAndNinetyPercentStreamed) { RUN_CHECK(TenFiftyAndNinetyPercentStreamed); }
 
 TEST(ModelRunnerTest, RequestLimitsAndValidation) {
   RUN_CHECK(MaxTokensAndUsage);

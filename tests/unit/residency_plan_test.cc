@@ -112,12 +112,12 @@ TEST(ResidencyPlanTest, OneByteShortOfAllResidentStreams) {
   absl::StatusOr<ResidencyPlan> p = PlanResidency(in);
   ASSERT_TRUE(p.ok()) << p.status();
   ExpectInvariants(in, *p);
-  // Wanted KV and a ring of 4 leave room for 40 + 0 - 1 layer blocks in total: 35 resident.
+  // Wanted KV and a ring of 2 leave room for 40 - 1 layer blocks in total: 37 resident.
   EXPECT_EQ(p->kv_sequences, kWanted);
   EXPECT_EQ(p->ring_slots, kRing);
   EXPECT_EQ(p->resident_layers, (kAllResident - 1 - kBase - kWanted * kKv) / kLayer - kRing);
-  EXPECT_EQ(p->resident_layers, 35);
-  EXPECT_EQ(p->streamed_layers, 5);
+  EXPECT_EQ(p->resident_layers, 37);
+  EXPECT_EQ(p->streamed_layers, 3);
 }
 
 // Budgets under which about 10%, 50% and 90% of the layers must stream.
@@ -125,10 +125,10 @@ class StreamedFractionTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(StreamedFractionTest, StreamsTheLastLayers) {
   const int percent = GetParam();
-  // 5 (not 4: streaming 4 layers through a 4-slot ring would cost what
-  // keeping them does, so that budget keeps all 40), 20, 36.
+  // 4, 20, 36 (never kRing or fewer: streaming 2 layers through a 2-slot
+  // ring would cost what keeping them does).
   const int64_t streamed = std::max<int64_t>(kLayers * percent / 100, kRing + 1);
-  ASSERT_EQ(streamed, percent == 10 ? 5 : percent == 50 ? 20 : 36);
+  ASSERT_EQ(streamed, percent == 10 ? 4 : percent == 50 ? 20 : 36);
   // Room for the wanted KV, a full ring and (L - streamed) layers, plus half a layer.
   const uint64_t budget = kBase + kWanted * kKv + (kLayers - streamed + kRing) * kLayer + kLayer / 2;
   const PlanInputs in = Model(budget);
@@ -157,36 +157,6 @@ TEST_P(StreamedFractionTest, StreamsTheLastLayers) {
 
 INSTANTIATE_TEST_SUITE_P(Percent, StreamedFractionTest, ::testing::Values(10, 50, 90));
 
-TEST(ResidencyPlanTest, RingShrinksFromFourToTwoBeforeKv) {
-  const uint64_t with_kv = kBase + kWanted * kKv;
-  struct Case {
-    uint64_t budget;
-    int ring;
-  };
-  for (const Case& c : {Case{with_kv + 4 * kLayer, 4}, Case{with_kv + 4 * kLayer - 1, 3},
-                        Case{with_kv + 3 * kLayer + kLayer / 2, 3}, Case{with_kv + 3 * kLayer - 1, 2},
-                        Case{with_kv + 2 * kLayer, 2}}) {
-    SCOPED_TRACE(c.budget);
-    const PlanInputs in = Model(c.budget);
-    absl::StatusOr<ResidencyPlan> p = PlanResidency(in);
-    ASSERT_TRUE(p.ok()) << p.status();
-    ExpectInvariants(in, *p);
-    EXPECT_EQ(p->ring_slots, c.ring);
-    EXPECT_EQ(p->kv_sequences, kWanted);  // KV untouched while the ring can shrink
-    EXPECT_EQ(p->resident_layers, 0);
-    EXPECT_EQ(p->streamed_layers, kLayers);
-    const std::string& ring = Line(*p, "ring buffer:");
-    EXPECT_THAT(ring, StartsWith(absl::StrCat("ring buffer: ", c.ring, " slots x ", FormatBytes(kLayer))));
-    if (c.ring < kRing) {
-      EXPECT_THAT(ring, HasSubstr("4 wanted"));
-      EXPECT_THAT(ring, HasSubstr(absl::StrCat(c.ring + 1, " slots do not fit beside the 8 wanted KV sequences")));
-    } else {
-      EXPECT_THAT(ring, Not(HasSubstr("wanted")));
-    }
-    EXPECT_EQ(Line(*p, "KV cache:"), "KV cache: 8 sequences x 20.00 MiB = 160.00 MiB (8 wanted)");
-  }
-}
-
 TEST(ResidencyPlanTest, KvShrinksBeforeFailing) {
   // Below the wanted KV beside the smallest ring: KV shrinks, the ring stays at 2.
   for (int n = kWanted - 1; n >= 1; --n) {
@@ -202,8 +172,8 @@ TEST(ResidencyPlanTest, KvShrinksBeforeFailing) {
     const std::string& kv = Line(*p, "KV cache:");
     EXPECT_THAT(kv, StartsWith(absl::StrCat("KV cache: ", n, n == 1 ? " sequence x " : " sequences x ")));
     EXPECT_THAT(kv, HasSubstr("(8 wanted; no more fit beside"));
-    EXPECT_THAT(kv, HasSubstr("smallest ring, 2 layers"));
-    EXPECT_THAT(Line(*p, "ring buffer:"), HasSubstr("smallest ring"));
+    EXPECT_THAT(kv, HasSubstr("the workspace and the ring, 2 layers"));
+    EXPECT_EQ(Line(*p, "ring buffer:"), "ring buffer: 2 slots x 100.00 MiB = 200.00 MiB");
   }
 }
 
@@ -289,7 +259,7 @@ TEST(ResidencyPlanTest, WithoutStreamingEveryLayerIsResident) {
     ExpectInvariants(streaming, *p);
     EXPECT_EQ(p->kv_sequences, kWanted);
     EXPECT_EQ(p->ring_slots, kRing);
-    EXPECT_EQ(p->streamed_layers, 5);  // the 90 MiB more KV: 35 resident layers and a 4-slot ring
+    EXPECT_EQ(p->streamed_layers, 3);  // the 90 MiB more KV: 37 resident layers and a 2-slot ring
   }
   // One byte short of all layers and one sequence.
   in.budget_free_bytes = kBase + kLayers * kLayer + kKv - 1;
@@ -362,14 +332,14 @@ TEST(ResidencyPlanTest, FewLayersNeverStreamThroughARingAsLargeAsThem) {
     int ring;
   };
   for (const Case& c : {
-           Case{40, with_kv + 40 * kLayer - 1, 35, 4},  // not 36 + 4 streamed in 4 slots: that is 40 blocks
+           Case{40, with_kv + 40 * kLayer - 1, 37, 2},  // not 38 + 2 streamed in 2 slots: that is 40 blocks
            Case{40, with_kv + 40 * kLayer + kLayer / 2, 40, 0},
            Case{4, with_kv + 4 * kLayer, 4, 0},      // all fit
-           Case{4, with_kv + 4 * kLayer - 1, 0, 3},  // a 4-slot ring would be the whole model: 3 slots
+           Case{4, with_kv + 4 * kLayer - 1, 1, 2},  // 3 stream through 2 slots
            Case{3, with_kv + 3 * kLayer - 1, 0, 2},
-           Case{5, with_kv + 5 * kLayer - 1, 0, 4},  // 5 stream through 4 slots
-           Case{6, with_kv + 5 * kLayer, 1, 4},      // layer 0 resident, 5 stream through 4 slots
-           Case{6, with_kv + 6 * kLayer - 1, 1, 4},  // 2 resident would leave 4 streamed in 4 slots: no gain
+           Case{2, with_kv + 2 * kLayer, 2, 0},      // all fit
+           Case{5, with_kv + 5 * kLayer - 1, 2, 2},  // layers 0-1 resident, 3 stream through 2 slots
+           Case{6, with_kv + 6 * kLayer - 1, 3, 2},  // 4 resident would leave 2 streamed in 2 slots: no gain
        }) {
     SCOPED_TRACE(absl::StrCat(c.layers, " layers, budget ", c.budget));
     PlanInputs in = Model(c.budget);
@@ -393,11 +363,11 @@ TEST(ResidencyPlanTest, ExplanationNamesEveryDecision) {
                   "fixed weights 300.00 MiB (embedding, final norm, lm_head) + workspace 50.00 MiB = 350.00 MiB, "
                   "always resident",
                   "KV cache: 8 sequences x 20.00 MiB = 160.00 MiB (8 wanted)",
-                  "ring buffer: 4 slots x 100.00 MiB = 400.00 MiB",
+                  "ring buffer: 2 slots x 100.00 MiB = 200.00 MiB",
                   "layers 0-34 resident (35 x 100.00 MiB = 3.42 GiB): as many as fit after the fixed weights, "
                   "workspace, KV cache and ring",
                   "layers 35-39 streamed from host memory (5 x 100.00 MiB): 500.00 MiB copied per forward pass",
-                  "total 4.31 GiB of 4.36 GiB free, 50.00 MiB unused"));
+                  "total 4.11 GiB of 4.16 GiB free, 50.00 MiB unused"));
 
   absl::StatusOr<ResidencyPlan> all = PlanResidency(Model(kAllResident));
   ASSERT_TRUE(all.ok()) << all.status();
@@ -407,7 +377,7 @@ TEST(ResidencyPlanTest, ExplanationNamesEveryDecision) {
   EXPECT_EQ(Line(*all, "layers 0-39"), "layers 0-39 resident (all 40 x 100.00 MiB = 3.91 GiB)");
   EXPECT_THAT(Line(*all, "total"), HasSubstr("0 B unused"));
 
-  absl::StatusOr<ResidencyPlan> none = PlanResidency(Model(kBase + kWanted * kKv + 4 * kLayer + 60 * kMiB));
+  absl::StatusOr<ResidencyPlan> none = PlanResidency(Model(kBase + kWanted * kKv + 2 * kLayer + 60 * kMiB));
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(Line(*none, "no layer resident"),
             "no layer resident: 60.00 MiB left after the fixed weights, workspace, KV cache and ring; a layer needs "
@@ -455,7 +425,7 @@ TEST(ResidencyPlanTest, SweepOfBudgets) {
             }
             if (p->kv_sequences < wanted) {
               EXPECT_LT(unused, kv);                     // no sequence more would fit
-              EXPECT_LE(p->ring_slots, 2);               // the ring shrank first
+              EXPECT_LE(p->ring_slots, kRing);
             }
             if (p->ring_slots > 0 && p->ring_slots < kRing) {
               EXPECT_TRUE(p->resident_layers == 0 || p->kv_sequences < wanted);

@@ -338,6 +338,32 @@ TEST_F(SafetensorsModelTest, ShardedWithIndex) {
   EXPECT_EQ(gamma->begin, 0u);  // first tensor of the second shard
 }
 
+// What the loader reads with pread: the shard's open file at FileOffset
+// holds the bytes the mapping shows.
+TEST_F(SafetensorsModelTest, FileOffsetsReadWhatTheMappingHolds) {
+  WriteShard("model-00001-of-00002.safetensors", {{"alpha", 5}, {"beta", 2}});
+  WriteShard("model-00002-of-00002.safetensors", {{"gamma", 7}});
+  WriteIndex({{"alpha", "model-00001-of-00002.safetensors"},
+              {"beta", "model-00001-of-00002.safetensors"},
+              {"gamma", "model-00002-of-00002.safetensors"}});
+  absl::StatusOr<std::unique_ptr<SafetensorsModel>> model = OpenModel();
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (const std::string name : {"alpha", "beta", "gamma"}) {
+    SCOPED_TRACE(name);
+    const TensorInfo* info = (*model)->Find(name);
+    ASSERT_NE(info, nullptr);
+    const SafetensorsFile& file = (*model)->FileOf(*info);
+    EXPECT_EQ(file.Find(name), info);
+    EXPECT_EQ(file.file().path(), file.path());
+    EXPECT_GT(file.FileOffset(*info), 8u);  // past the header length and the header
+    std::string read(info->bytes(), '\0');
+    ASSERT_TRUE(ReadFully(ReadRange{&file.file(), file.FileOffset(*info), info->bytes(),
+                                    reinterpret_cast<std::byte*>(read.data())})
+                    .ok());
+    EXPECT_EQ(read, AsString((*model)->Data(*info)));
+  }
+}
+
 TEST_F(SafetensorsModelTest, IndexNamingMissingShard) {
   WriteShard("model-00001-of-00002.safetensors", {{"alpha", 5}});
   WriteIndex({{"alpha", "model-00001-of-00002.safetensors"}, {"beta", "model-00002-of-00002.safetensors"}});

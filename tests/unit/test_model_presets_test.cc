@@ -29,7 +29,8 @@ uint64_t Sum(const std::vector<uint64_t>& v) { return std::accumulate(v.begin(),
 
 TEST(PresetsTest, NamesAreFindable) {
   const std::vector<std::string> names = PresetNames();
-  for (const char* expected : {"tiny", "tiny-gqa", "tiny-tied", "tiny-sharded", "llama-1b", "llama2-13b"}) {
+  for (const char* expected : {"tiny", "tiny-gqa", "tiny-tied", "tiny-sharded", "tiny-deep", "tiny-deep-50",
+                               "small-deep-50", "llama-1b", "llama2-13b"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
   for (const std::string& name : names) {
@@ -60,6 +61,27 @@ TEST(PresetsTest, BigPresetSizes) {
   std::vector<uint64_t> per_shard(6, 0);
   for (size_t i = 0; i < bytes.size(); ++i) per_shard[plan.shard_of[i]] += bytes[i];
   for (uint64_t b : per_shard) EXPECT_LE(b, l13b.max_shard_bytes);
+}
+
+// 50 layers: the fewest at which 10% of them (5) is more than the ring's 4
+// slots, so that a plan can stream exactly 10%, 50% and 90% of the layers.
+TEST(PresetsTest, DeepPresetSizes) {
+  const ModelPreset tiny = *FindPreset("tiny-deep-50");
+  EXPECT_EQ(tiny.num_hidden_layers, 50);
+  EXPECT_EQ(tiny.default_dtype, TensorDType::kF32);
+  EXPECT_EQ(Sum(TensorBytes(tiny, TensorDType::kF32)), 10'169'600u);
+
+  const ModelPreset small = *FindPreset("small-deep-50");
+  EXPECT_EQ(small.num_hidden_layers, 50);
+  EXPECT_EQ(small.default_dtype, TensorDType::kBF16);
+  const std::vector<uint64_t> bytes = TensorBytes(small, TensorDType::kBF16);
+  EXPECT_NEAR(Sum(bytes) / 1e6, 367.1, 0.1);
+  uint64_t layer0 = 0;
+  for (const LlamaTensor& t : LlamaTensors(small)) {
+    if (t.name.rfind("model.layers.0.", 0) == 0) layer0 += Elements(t) * 2;
+  }
+  EXPECT_NEAR(layer0 / 1e6, 6.03, 0.01);
+  EXPECT_EQ(PlanShards(bytes, small.max_shard_bytes).file_names, std::vector<std::string>{"model.safetensors"});
 }
 
 TEST(PresetsTest, TiedPresetsHaveNoLmHead) {

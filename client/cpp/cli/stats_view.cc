@@ -80,15 +80,16 @@ std::string RenderCounters(const v1::StatsResponse& stats) {
                       r.generated_tokens_total()));
   absl::StrAppend(
       &out, "\nring buffer:\n",
-      absl::StrFormat("  %s used of %s (%s), %d slots, %d compute stalls, %d copy stalls\n",
-                      HumanBytes(ring.used_bytes()), HumanBytes(ring.capacity_bytes()),
-                      Percent(ring.used_bytes(), ring.capacity_bytes()), ring.slots(),
-                      ring.compute_stalls(), ring.copy_stalls()));
+      absl::StrFormat("  %s used of %s (%s), %d slots\n", HumanBytes(ring.used_bytes()),
+                      HumanBytes(ring.capacity_bytes()), Percent(ring.used_bytes(), ring.capacity_bytes()),
+                      ring.slots()),
+      absl::StrFormat("  stalls: compute waited for %d blocks (%s), copies waited for a slot %d times (%s)\n",
+                      ring.compute_stalls(), HumanDuration(ring.compute_stall_seconds()), ring.copy_stalls(),
+                      HumanDuration(ring.copy_stall_seconds())));
   absl::StrAppend(&out, "\npcie:\n",
-                  absl::StrFormat("  host to device: %s in %s, %.2f GB/s achieved\n",
-                                  HumanBytes(pcie.h2d_bytes_total()),
-                                  HumanDuration(pcie.h2d_seconds_total()),
-                                  pcie.achieved_gb_per_second()));
+                  absl::StrFormat("  host to device: %s in passes of %s, copying for %s, %.2f GB/s achieved\n",
+                                  HumanBytes(pcie.h2d_bytes_total()), HumanDuration(pcie.h2d_seconds_total()),
+                                  HumanDuration(pcie.h2d_copy_seconds_total()), pcie.achieved_gb_per_second()));
   return out;
 }
 

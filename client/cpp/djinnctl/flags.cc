@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, stop, "",
           "taken whole, commas included");
 ABSL_FLAG(std::string, stop_token_ids, "", "comma-separated token ids that end generation");
 ABSL_FLAG(bool, ignore_eos, false, "keep generating past the model's EOS token");
+ABSL_FLAG(int32_t, priority, 0,
+          "among requests waiting for KV-cache pages, higher goes first (waiting adds one per second)");
 ABSL_FLAG(std::string, token_ids, "",
           "comma-separated prompt token ids, used as given (no BOS added); "
           "replaces PROMPT, which must then be left out");

@@ -28,6 +28,7 @@ ABSL_DECLARE_FLAG(std::optional<uint64_t>, seed);  // also make-test-model
 ABSL_DECLARE_FLAG(std::string, stop);  // repeatable: read every occurrence
 ABSL_DECLARE_FLAG(std::string, stop_token_ids);
 ABSL_DECLARE_FLAG(bool, ignore_eos);
+ABSL_DECLARE_FLAG(int32_t, priority);
 ABSL_DECLARE_FLAG(std::string, token_ids);
 
 // list, stats

@@ -37,6 +37,7 @@ std::string BuildRequest(const Invocation& invocation, v1::GenerateRequest* requ
   if (!stop_ids.ok()) return "--stop-token-ids: " + std::string(stop_ids.status().message());
   request->mutable_stop_token_ids()->Add(stop_ids->begin(), stop_ids->end());
   request->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
+  request->set_priority(absl::GetFlag(FLAGS_priority));
   return "";
 }
 

@@ -51,7 +51,7 @@ const std::vector<CommandSpec>& Commands() {
        "stream a completion of PROMPT to stdout (usage on stderr; Ctrl-C cancels)", 1, 2,
        {{"max_tokens", "N"}, {"temperature", "T"}, {"top_k", "K"}, {"top_p", "P"},
         {"seed", "S"}, {"stop", "STR"}, {"stop_token_ids", "ID,ID"}, {"ignore_eos", ""},
-        {"token_ids", "ID,ID"}},
+        {"token_ids", "ID,ID"}, {"priority", "N"}},
        RunGenerate},
       {"stats", "", "device, memory split, residency, counters", 0, 0, {{"json", ""}},
        RunStats},

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "client/cpp/cli/format.h"
 #include "client/cpp/djinnctl/command.h"
 
 namespace djinn::djinnctl {
@@ -17,6 +18,15 @@ int RunPlan(const Invocation& invocation) {
     std::printf("%s: %u layers resident, %u streamed\n", name.c_str(), model.resident_layers(),
                 model.streamed_layers());
     for (const std::string& line : model.plan()) std::printf("  %s\n", line.c_str());
+    std::printf("residency map:\n");
+    for (const auto& layer : model.layers()) {
+      if (layer.resident()) {
+        std::printf("  layer %u  resident  %s in device memory\n", layer.layer(), client::cli::HumanBytes(layer.bytes()).c_str());
+      } else {
+        std::printf("  layer %u  streamed  %s in host memory, copied into ring slot %d every pass\n", layer.layer(),
+                    client::cli::HumanBytes(layer.bytes()).c_str(), layer.ring_slot());
+      }
+    }
     return kExitOk;
   }
   return ReportError(absl::NotFoundError(absl::StrCat("no model named ", name)));

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -104,8 +105,11 @@ void RequireAttentionArgs(const Tensor& q, const KvCacheLayout& cache, const Att
 // copy it waits for (0: none, reached).
 class CpuQueueEvent final : public QueueEvent {
  public:
+  explicit CpuQueueEvent(bool timing) : timing(timing) {}
+  const bool timing;
   Queue queue = Queue::kCompute;
   uint64_t copy = 0;
+  std::chrono::steady_clock::time_point recorded_at;  // timing events only
 };
 
 CpuQueueEvent* AsCpuEvent(QueueEvent* event) {
@@ -235,6 +239,7 @@ void CpuBackend::CopyLoop() {
     std::memcpy(task.destination, task.source, task.bytes);
     lock.lock();
     ++copies_done_;
+    copy_finished_at_[copies_done_ % kCopyTimes] = std::chrono::steady_clock::now();
     copy_done_.notify_all();
   }
 }
@@ -271,13 +276,30 @@ void CpuBackend::CopyToDevice(const std::byte* host, void* device, uint64_t byte
   copy_ready_.notify_one();
 }
 
-std::unique_ptr<QueueEvent> CpuBackend::CreateEvent() { return std::make_unique<CpuQueueEvent>(); }
+std::unique_ptr<QueueEvent> CpuBackend::CreateEvent() { return std::make_unique<CpuQueueEvent>(false); }
+
+std::unique_ptr<QueueEvent> CpuBackend::CreateTimingEvent() { return std::make_unique<CpuQueueEvent>(true); }
 
 void CpuBackend::RecordEvent(QueueEvent* event, Queue queue) {
   CpuQueueEvent* e = AsCpuEvent(event);
   e->queue = queue;
   // copies_issued_ is written only by this (the issuing) thread.
   e->copy = queue == Queue::kCopy ? copies_issued_ : 0;
+  if (e->timing) e->recorded_at = std::chrono::steady_clock::now();
+}
+
+double CpuBackend::SecondsBetween(QueueEvent* from, QueueEvent* to) {
+  auto reached = [this](const CpuQueueEvent& e) -> std::optional<std::chrono::steady_clock::time_point> {
+    Require(e.timing, "SecondsBetween takes timing events");
+    if (e.queue == Queue::kCompute || e.copy == 0) return e.recorded_at;
+    WaitForCopy(e.copy);
+    std::lock_guard<std::mutex> lock(copy_mutex_);
+    if (copies_done_ - e.copy >= kCopyTimes) return std::nullopt;  // overwritten since
+    return std::max(e.recorded_at, copy_finished_at_[e.copy % kCopyTimes]);
+  };
+  const auto a = reached(*AsCpuEvent(from)), b = reached(*AsCpuEvent(to));
+  if (!a.has_value() || !b.has_value()) return std::numeric_limits<double>::quiet_NaN();
+  return std::chrono::duration<double>(*b - *a).count();
 }
 
 void CpuBackend::WaitForEvent(Queue queue, QueueEvent* event) {

@@ -12,10 +12,14 @@
 // last copy issued before RecordEvent (reached once the copy thread has
 // finished that copy); a compute-queue event is reached as soon as it is
 // recorded, since compute is synchronous. An event never recorded counts as
-// reached (as a CUDA event does).
+// reached (as a CUDA event does). A timing event is reached on the compute
+// queue when recorded, and on the copy queue when recorded or when the copy
+// thread finished its copy, whichever is later (the thread notes when each
+// of the last kCopyTimes copies finished).
 #ifndef DJINN_DAEMON_BACKEND_CPU_CPU_BACKEND_H_
 #define DJINN_DAEMON_BACKEND_CPU_CPU_BACKEND_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -79,6 +83,10 @@ class CpuBackend : public Backend {
   // queue runs in issue order.
   void WaitForEvent(Queue queue, QueueEvent* event) override;
   void Synchronize(QueueEvent* event) override;
+  std::unique_ptr<QueueEvent> CreateTimingEvent() override;
+  // Waits for a copy-queue event's copy; NaN for a copy older than the last
+  // kCopyTimes.
+  double SecondsBetween(QueueEvent* from, QueueEvent* to) override;
 
   void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
@@ -134,6 +142,10 @@ class CpuBackend : public Backend {
   std::deque<CopyTask> copy_tasks_;     // issued, not yet started
   uint64_t copies_issued_ = 0;          // copy n (from 1) is the n-th CopyToDevice
   uint64_t copies_done_ = 0;            // copies 1..copies_done_ have finished
+  // When copy n finished, at [n % kCopyTimes], for timing events.
+  static constexpr uint64_t kCopyTimes = 4096;
+  std::vector<std::chrono::steady_clock::time_point> copy_finished_at_ =
+      std::vector<std::chrono::steady_clock::time_point>(kCopyTimes);
   bool copy_stopping_ = false;
   std::thread copy_thread_;             // last: starts after the state above exists
   // Sample's working space; ops are issued by one thread at a time.

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/backend/cuda/cuda_graph.h"
 #include "common/host_convert.h"
 #include "daemon/backend/cuda/kernels.h"
+#include "daemon/backend/cuda/pinned_memory.h"
 
 namespace djinn {
 namespace {
@@ -69,25 +71,32 @@ cudaDataType_t CublasType(DType dtype) {
 
 cudaStream_t Stream(CUstream_st* s) { return s; }
 
-// A QueueEvent: one CUDA event without timing, destroyed with it.
+// A QueueEvent: one CUDA event, with timing only for a timing event (timing
+// makes records slower), destroyed with it.
 class CudaQueueEvent final : public QueueEvent {
  public:
-  CudaQueueEvent() { DJINN_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+  explicit CudaQueueEvent(bool timing) : timing_(timing) {
+    DJINN_CUDA_CHECK(cudaEventCreateWithFlags(&event_, timing ? cudaEventDefault : cudaEventDisableTiming));
+  }
   ~CudaQueueEvent() override { DJINN_CUDA_CHECK(cudaEventDestroy(event_)); }
   CudaQueueEvent(const CudaQueueEvent&) = delete;
   CudaQueueEvent& operator=(const CudaQueueEvent&) = delete;
 
   cudaEvent_t get() const { return event_; }
+  bool timing() const { return timing_; }
 
  private:
+  const bool timing_;
   cudaEvent_t event_ = nullptr;
 };
 
-cudaEvent_t EventOf(QueueEvent* event) {
+CudaQueueEvent& AsCudaEvent(QueueEvent* event) {
   auto* cuda_event = dynamic_cast<CudaQueueEvent*>(event);
   DJINN_REQUIRE(cuda_event != nullptr);  // from this backend's CreateEvent
-  return cuda_event->get();
+  return *cuda_event;
 }
+
+cudaEvent_t EventOf(QueueEvent* event) { return AsCudaEvent(event).get(); }
 
 // An int32 index tensor with at least `rows` rows and `cols` columns.
 void RequireIndex(const Tensor& t, int64_t rows, int64_t cols) {
@@ -326,15 +335,7 @@ void CudaBackend::RequireCopyStreamCapturedWhileRecording() const {
 
 absl::StatusOr<std::byte*> CudaBackend::AllocateHostMemory(uint64_t bytes) {
   DJINN_REQUIRE(!recording_);
-  void* memory = nullptr;
-  // Portable: pinned for every CUDA context, not only the current one.
-  const cudaError_t error = cudaHostAlloc(&memory, std::max<uint64_t>(bytes, 1), cudaHostAllocPortable);
-  if (error != cudaSuccess) {
-    cudaGetLastError();  // an allocation failure is not sticky; clear it
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes of pinned host memory: ",
-                                                     cudaGetErrorName(error), ": ", cudaGetErrorString(error)));
-  }
-  return static_cast<std::byte*>(memory);
+  return cuda::AllocatePinned(bytes);
 }
 
 void CudaBackend::FreeHostMemory(std::byte* memory, uint64_t bytes) {
@@ -344,7 +345,7 @@ void CudaBackend::FreeHostMemory(std::byte* memory, uint64_t bytes) {
   // the compute stream.
   DJINN_CUDA_CHECK(cudaStreamSynchronize(Stream(copy_stream_)));
   DJINN_CUDA_CHECK(cudaStreamSynchronize(Stream(stream_)));
-  DJINN_CUDA_CHECK(cudaFreeHost(memory));
+  cuda::FreePinned(memory, bytes);
 }
 
 void CudaBackend::CopyToDevice(const std::byte* host, void* device, uint64_t bytes) {
@@ -353,11 +354,31 @@ void CudaBackend::CopyToDevice(const std::byte* host, void* device, uint64_t byt
   DJINN_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, Stream(copy_stream_)));
 }
 
-std::unique_ptr<QueueEvent> CudaBackend::CreateEvent() { return std::make_unique<CudaQueueEvent>(); }
+std::unique_ptr<QueueEvent> CudaBackend::CreateEvent() { return std::make_unique<CudaQueueEvent>(false); }
+
+std::unique_ptr<QueueEvent> CudaBackend::CreateTimingEvent() { return std::make_unique<CudaQueueEvent>(true); }
 
 void CudaBackend::RecordEvent(QueueEvent* event, Queue queue) {
   if (queue == Queue::kCopy) RequireCopyStreamCapturedWhileRecording();
-  DJINN_CUDA_CHECK(cudaEventRecord(EventOf(event), Stream(StreamOf(queue))));
+  const CudaQueueEvent& e = AsCudaEvent(event);
+  if (recording_ && e.timing()) {
+    // Inside a capture, a plain record only orders the graph's nodes; an
+    // external record is a node of its own that records at every replay.
+    DJINN_CUDA_CHECK(cudaEventRecordWithFlags(e.get(), Stream(StreamOf(queue)), cudaEventRecordExternal));
+  } else {
+    DJINN_CUDA_CHECK(cudaEventRecord(e.get(), Stream(StreamOf(queue))));
+  }
+}
+
+double CudaBackend::SecondsBetween(QueueEvent* from, QueueEvent* to) {
+  DJINN_REQUIRE(!recording_);
+  DJINN_REQUIRE(AsCudaEvent(from).timing() && AsCudaEvent(to).timing());
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, EventOf(from), EventOf(to)) != cudaSuccess) {
+    cudaGetLastError();  // not recorded or not reached: not sticky, and not a fault
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return ms / 1e3;
 }
 
 void CudaBackend::WaitForEvent(Queue queue, QueueEvent* event) {

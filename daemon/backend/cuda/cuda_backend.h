@@ -19,7 +19,7 @@
 //
 // Streaming: a second, non-blocking stream is the copy queue
 // (CopyToDevice: cudaMemcpyAsync from pinned host memory). A QueueEvent is
-// a cudaEvent_t without timing: RecordEvent = cudaEventRecord on the
+// a cudaEvent_t (without timing unless CreateTimingEvent): RecordEvent = cudaEventRecord on the
 // queue's stream, WaitForEvent = cudaStreamWaitEvent, Synchronize =
 // cudaEventSynchronize. As with any CUDA event, waiting for one that was
 // never recorded waits for nothing. Upload, Download and CopyToHost order
@@ -93,10 +93,10 @@ class CudaBackend : public Backend {
   // again outside before the host or direct work waits on them).
   std::unique_ptr<OpGraph> Record(const std::function<void()>& issue) override;
 
-  // cudaHostAlloc (portable); RESOURCE_EXHAUSTED with the CUDA error when
-  // it fails. Not while recording.
+  // Pinned (cuda::AllocatePinned: huge pages, parallel first touch,
+  // cudaHostRegister); RESOURCE_EXHAUSTED when it fails. Not while recording.
   absl::StatusOr<std::byte*> AllocateHostMemory(uint64_t bytes) override;
-  // Waits for the copy stream, then cudaFreeHost. Not while recording.
+  // Waits for both streams, then unpins and unmaps. Not while recording.
   void FreeHostMemory(std::byte* memory, uint64_t bytes) override;
   void CopyToDevice(const std::byte* host, void* device, uint64_t bytes) override;
   std::unique_ptr<QueueEvent> CreateEvent() override;
@@ -104,6 +104,9 @@ class CudaBackend : public Backend {
   void WaitForEvent(Queue queue, QueueEvent* event) override;
   // Not while recording.
   void Synchronize(QueueEvent* event) override;
+  std::unique_ptr<QueueEvent> CreateTimingEvent() override;
+  // cudaEventElapsedTime. Not while recording.
+  double SecondsBetween(QueueEvent* from, QueueEvent* to) override;
 
   void Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
