@@ -168,7 +168,7 @@ void LlamaModel::UploadStepInputs() {
   backend_->Upload(std::as_bytes(std::span<const int32_t>(step_host_)), DType::kInt32, workspace_.step_inputs);
 }
 
-void LlamaModel::IssueLayers(int64_t n, std::span<const Segment> prefill) {
+void LlamaModel::IssueLayers(int64_t n, int64_t decode_rows, std::span<const Segment> prompts) {
   const LlamaWorkspace& ws = workspace_;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
@@ -178,9 +178,9 @@ void LlamaModel::IssueLayers(int64_t n, std::span<const Segment> prefill) {
   const Tensor gate_up = ws.gate_up.Rows(0, n), activated = ws.activated.Rows(0, n);
   const Tensor positions = ws.positions.Rows(0, n), destinations = ws.destinations.Rows(0, n);
 
-  // Prompt passes are issued directly; decode steps are recorded and
-  // replayed (Decode).
-  if (ring_ != nullptr) ring_->BeginPass(/*direct=*/!prefill.empty());
+  // Passes with prompt rows are issued directly; pure decode steps are
+  // recorded and replayed (Decode).
+  if (ring_ != nullptr) ring_->BeginPass(/*direct=*/!prompts.empty());
   backend_->Embedding(weights_.embed, ws.ids.Rows(0, n), x);
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     const LayerWeights w = LayerForCompute(l);
@@ -189,15 +189,15 @@ void LlamaModel::IssueLayers(int64_t n, std::span<const Segment> prefill) {
     backend_->Rope(q, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
     backend_->Rope(k, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
     backend_->WriteKv(k, v, kv_layout_, l, destinations);
-    if (!prefill.empty()) {
-      for (const Segment& segment : prefill) {
-        backend_->PrefillAttention(q.Rows(segment.row, segment.n), kv_layout_, l, ws.page_tables.Rows(segment.table, 1),
-                                   segment.start, attention_shape_, ws.attention_scratch,
-                                   attention.Rows(segment.row, segment.n));
-      }
-    } else {
-      backend_->DecodeAttention(q, kv_layout_, l, ws.page_tables.Rows(0, n), ws.seq_lens.Rows(0, n),
-                                ws.shape.context_length, attention_shape_, ws.attention_scratch, attention);
+    if (decode_rows > 0) {
+      backend_->DecodeAttention(q.Rows(0, decode_rows), kv_layout_, l, ws.page_tables.Rows(0, decode_rows),
+                                ws.seq_lens.Rows(0, decode_rows), ws.shape.context_length, attention_shape_,
+                                ws.attention_scratch, attention.Rows(0, decode_rows));
+    }
+    for (const Segment& segment : prompts) {
+      backend_->PrefillAttention(q.Rows(segment.row, segment.n), kv_layout_, l, ws.page_tables.Rows(segment.table, 1),
+                                 segment.start, attention_shape_, ws.attention_scratch,
+                                 attention.Rows(segment.row, segment.n));
     }
     backend_->MatMul(attention, w.o, projected);
     backend_->Add(x, projected);
@@ -245,7 +245,7 @@ void LlamaModel::Score(std::span<const int32_t> tokens, std::span<const int32_t>
     StagePromptRows(host, tokens, pages, done, n, 0);
     UploadStepInputs();
     const Segment whole{0, n, done, 0};
-    IssueLayers(n, {&whole, 1});
+    IssueLayers(n, 0, {&whole, 1});
     if (ring_ != nullptr) ring_->CountPass();
     // Logits in pieces as large as the logits buffer.
     const int64_t rows = ws.logits.rows;
@@ -261,72 +261,96 @@ void LlamaModel::Score(std::span<const int32_t> tokens, std::span<const int32_t>
 }
 
 std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequence> sequences) {
-  const absl::Time began = absl::Now();
-  const LlamaWorkspace& ws = workspace_;
-  const int64_t pages_per_sequence = ws.page_tables.cols;
-  const StepHost host = HostStepInputs();
+  const int64_t chunk = workspace_.shape.prefill_chunk;
   prefill_chosen_.assign(sequences.size(), -1);
-
-  size_t next = 0;  // the first sequence not fully prefilled
+  size_t next = 0;           // the first sequence not fully prefilled
   int64_t done_in_next = 0;  // of its prompt, rows already in the cache
+  std::vector<PromptChunk> chunks;
+  std::vector<size_t> owners;  // chunks[i] is sequences[owners[i]]'s
   while (next < sequences.size()) {
-    // Pack this pass: whole prompts while they fit, then a first part of the
-    // next one (it continues in the next pass).
-    segments_.clear();
-    std::vector<size_t> finishing;  // sequences whose prompt ends in this pass
+    // Whole prompts while they fit, then a first part of the next one (it
+    // continues in the next pass).
+    chunks.clear();
+    owners.clear();
     int64_t rows = 0;
-    for (size_t s = next; s < sequences.size() && rows < ws.shape.prefill_chunk; ++s) {
+    for (size_t s = next; s < sequences.size() && rows < chunk; ++s) {
       const PrefillSequence& sequence = sequences[s];
       const int64_t start = s == next ? done_in_next : 0;
-      const int64_t n = std::min<int64_t>(ws.shape.prefill_chunk - rows,
-                                          static_cast<int64_t>(sequence.tokens.size()) - start);
-      const int64_t table = static_cast<int64_t>(segments_.size());
-      segments_.push_back(Segment{rows, n, start, table});
-      std::copy(sequence.pages.begin(), sequence.pages.end(), host.tables + table * pages_per_sequence);
-      StagePromptRows(host, sequence.tokens, sequence.pages, start, n, rows);
+      const int64_t n = std::min<int64_t>(chunk - rows, static_cast<int64_t>(sequence.tokens.size()) - start);
+      chunks.push_back(PromptChunk{sequence.tokens, sequence.pages, start, n, sequence.sampling});
+      owners.push_back(s);
       rows += n;
-      if (start + n == static_cast<int64_t>(sequence.tokens.size())) {
-        host.sampling[finishing.size()] = sequence.sampling;
-        finishing.push_back(s);
-      }
     }
-    UploadStepInputs();
-    IssueLayers(rows, segments_);
-    if (ring_ != nullptr) ring_->CountPass();
-    // The last row of each finished prompt: norm into consecutive rows, then
-    // one lm_head product and one Sample for all of them.
-    const float eps = static_cast<float>(config_.rms_norm_eps);
-    int64_t j = 0;
-    for (const Segment& segment : segments_) {
-      const size_t s = next + (&segment - segments_.data());
-      if (std::find(finishing.begin(), finishing.end(), s) == finishing.end()) continue;
-      backend_->RmsNorm(ws.x.Rows(segment.row + segment.n - 1, 1), weights_.final_norm, eps, ws.normed.Rows(j++, 1));
+    const std::span<const int32_t> ids = Step({}, chunks);
+    size_t k = 0;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (chunks[i].ends_prompt()) prefill_chosen_[owners[i]] = ids[k++];
     }
-    const int64_t m = static_cast<int64_t>(finishing.size());
-    if (m > 0) {
-      backend_->MatMul(ws.normed.Rows(0, m), weights_.lm_head, ws.logits.Rows(0, m));
-      backend_->Sample(ws.logits.Rows(0, m), ws.sampling.Rows(0, m), ws.sample_scratch, ws.sampled.Rows(0, m));
-      backend_->CopyToHost(ws.sampled.Rows(0, m), std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), m)));
-      for (int64_t k = 0; k < m; ++k) prefill_chosen_[finishing[k]] = sampled_host_[k];
-      if (ring_ != nullptr) ring_->CollectTimings();
-    }
-    // Where the next pass starts.
-    const Segment& last = segments_.back();
-    const size_t last_sequence = next + segments_.size() - 1;
-    if (last.start + last.n == static_cast<int64_t>(sequences[last_sequence].tokens.size())) {
-      next = last_sequence + 1;
-      done_in_next = 0;
-    } else {
-      next = last_sequence;
-      done_in_next = last.start + last.n;
-    }
+    const PromptChunk& last = chunks.back();
+    next = last.ends_prompt() ? owners.back() + 1 : owners.back();
+    done_in_next = last.ends_prompt() ? 0 : last.start + last.n;
   }
-  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
   return prefill_chosen_;
 }
 
+void LlamaModel::StageDecodeRows(const StepHost& host, std::span<const DecodeRow> rows) const {
+  const int64_t pages_per_sequence = workspace_.page_tables.cols;
+  for (size_t b = 0; b < rows.size(); ++b) {
+    const DecodeRow& row = rows[b];
+    host.ids[b] = row.token;
+    host.positions[b] = static_cast<int32_t>(row.position);
+    host.destinations[b] = KvRow(row.pages, row.position);
+    std::copy(row.pages.begin(), row.pages.end(), host.tables + b * pages_per_sequence);
+    host.seq_lens[b] = static_cast<int32_t>(row.position + 1);
+    host.sampling[b] = row.sampling;
+  }
+}
+
+std::span<const int32_t> LlamaModel::Step(std::span<const DecodeRow> rows, std::span<const PromptChunk> chunks) {
+  if (chunks.empty()) return Decode(rows);
+  const absl::Time began = absl::Now();
+  const LlamaWorkspace& ws = workspace_;
+  const int64_t decode = static_cast<int64_t>(rows.size());
+  const int64_t pages_per_sequence = ws.page_tables.cols;
+  const StepHost host = HostStepInputs();
+  StageDecodeRows(host, rows);
+  // Prompt rows after the decode rows; each chunk's page table after the
+  // decode rows' tables.
+  segments_.clear();
+  int64_t n = decode, finishing = 0;
+  for (const PromptChunk& chunk : chunks) {
+    const int64_t table = decode + static_cast<int64_t>(segments_.size());
+    segments_.push_back(Segment{n, chunk.n, chunk.start, table});
+    std::copy(chunk.pages.begin(), chunk.pages.end(), host.tables + table * pages_per_sequence);
+    StagePromptRows(host, chunk.tokens, chunk.pages, chunk.start, chunk.n, n);
+    if (chunk.ends_prompt()) host.sampling[decode + finishing++] = chunk.sampling;
+    n += chunk.n;
+  }
+  UploadStepInputs();
+  IssueLayers(n, decode, segments_);
+  if (ring_ != nullptr) ring_->CountPass();
+  // Logits for the decode rows and the last row of each finished prompt, in
+  // consecutive rows: one lm_head product and one Sample for all of them.
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  if (decode > 0) backend_->RmsNorm(ws.x.Rows(0, decode), weights_.final_norm, eps, ws.normed.Rows(0, decode));
+  int64_t m = decode;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!chunks[i].ends_prompt()) continue;
+    const Segment& segment = segments_[i];
+    backend_->RmsNorm(ws.x.Rows(segment.row + segment.n - 1, 1), weights_.final_norm, eps, ws.normed.Rows(m++, 1));
+  }
+  if (m > 0) {
+    backend_->MatMul(ws.normed.Rows(0, m), weights_.lm_head, ws.logits.Rows(0, m));
+    backend_->Sample(ws.logits.Rows(0, m), ws.sampling.Rows(0, m), ws.sample_scratch, ws.sampled.Rows(0, m));
+    backend_->CopyToHost(ws.sampled.Rows(0, m), std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), m)));
+    if (ring_ != nullptr) ring_->CollectTimings();
+  }
+  if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
+  return std::span<const int32_t>(sampled_host_.data(), m);
+}
+
 void LlamaModel::IssueDecodeStep(int64_t batch) {
-  IssueLayers(batch, {});
+  IssueLayers(batch, batch, {});
   IssueLogits(0, batch);
   const LlamaWorkspace& ws = workspace_;
   backend_->Sample(ws.logits.Rows(0, batch), ws.sampling.Rows(0, batch), ws.sample_scratch, ws.sampled.Rows(0, batch));
@@ -336,17 +360,7 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   const absl::Time began = absl::Now();
   const LlamaWorkspace& ws = workspace_;
   const int64_t batch = static_cast<int64_t>(rows.size());
-  const int64_t pages_per_sequence = ws.page_tables.cols;
-  const StepHost host = HostStepInputs();
-  for (int64_t b = 0; b < batch; ++b) {
-    const DecodeRow& row = rows[b];
-    host.ids[b] = row.token;
-    host.positions[b] = static_cast<int32_t>(row.position);
-    host.destinations[b] = KvRow(row.pages, row.position);
-    std::copy(row.pages.begin(), row.pages.end(), host.tables + b * pages_per_sequence);
-    host.seq_lens[b] = static_cast<int32_t>(row.position + 1);
-    host.sampling[b] = row.sampling;
-  }
+  StageDecodeRows(HostStepInputs(), rows);
   UploadStepInputs();
   std::unique_ptr<OpGraph>& graph = decode_graphs_[batch - 1];
   if (graph == nullptr) graph = backend_->Record([this, batch] { IssueDecodeStep(batch); });

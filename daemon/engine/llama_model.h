@@ -11,14 +11,19 @@
 // with one token per sequence, decoding is a stream over the weights and
 // fewer, larger products run closer to the memory bandwidth.
 //
-// Three ways in:
-//  - PrefillBatch: the prompts of newly admitted sequences, packed together
-//    into passes of at most prefill_chunk rows.
+// Ways in:
+//  - Step: one pass that advances every decoding sequence by a token and
+//    writes chunks of new prompts to the cache in the same rows, so a
+//    prompt never waits for the batch and the batch never waits for a
+//    prompt (with streamed layers the pass copies them once for both).
+//    Without prompt chunks it is Decode.
 //  - Decode: one new token for each of B sequences, each at its own position
 //    with its own KV pages. The step's ops are recorded once per B (an
 //    OpGraph: a CUDA graph on the GPU) and replayed; per-step values reach
 //    the device in one Upload of the step inputs.
-//  Both end by sampling on the backend; only the chosen ids come back.
+//  - PrefillBatch: whole prompts, packed into Steps of at most
+//    prefill_chunk rows.
+//  All end by sampling on the backend; only the chosen ids come back.
 //  - Score: every position's logits of one sequence (tests and tools).
 #ifndef DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
 #define DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
@@ -88,6 +93,16 @@ struct PrefillSequence {
   SamplingRow sampling;             // for its first generated token
 };
 
+// Positions [start, start + n) of one sequence's prompt in a Step (the
+// cache holds [0, start)).
+struct PromptChunk {
+  std::span<const int32_t> tokens;  // the whole prompt, from position 0
+  std::span<const int32_t> pages;
+  int64_t start = 0, n = 0;
+  SamplingRow sampling;             // for its first generated token, if the chunk ends the prompt
+  bool ends_prompt() const { return start + n == static_cast<int64_t>(tokens.size()); }
+};
+
 // One sequence in a decode step.
 struct DecodeRow {
   int32_t token = 0;     // the token to feed (sampled last step)
@@ -120,6 +135,12 @@ class LlamaModel {
   // in row order (negative: sampling failed for that row).
   std::span<const int32_t> Decode(std::span<const DecodeRow> rows);
 
+  // Decode rows and prompt chunks in one pass: rows.size() + the chunks'
+  // rows at most max(prefill_chunk, max_batch), rows.size() + chunks.size()
+  // at most max_batch. Returns the decode rows' ids, then the first token of
+  // each chunk that ends its prompt, in order.
+  std::span<const int32_t> Step(std::span<const DecodeRow> rows, std::span<const PromptChunk> chunks);
+
   // While idle, with streamed layers: starts copying the blocks the next
   // pass begins with, so that a prompt arriving now need not wait for them.
   void PrefetchWeights();
@@ -127,6 +148,7 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   int64_t context_length() const { return workspace_.shape.context_length; }
   int64_t max_batch() const { return workspace_.shape.max_batch; }
+  int64_t prefill_chunk() const { return workspace_.shape.prefill_chunk; }
   const LlamaWeights& weights() const { return weights_; }
 
   // Bytes of workspace needed for `shape` on `backend`.
@@ -137,16 +159,17 @@ class LlamaModel {
                                       const ArenaBlock& block, Backend* backend);
 
  private:
-  // Issues the layers for `n` rows whose ids/positions/destinations are in
-  // the workspace; attention per prefill segment, or (no segments) as a
-  // decode step over page_tables/seq_lens.
   // A run of rows of one sequence in a prefill pass: rows [row, row + n) of
   // the pass are its positions [start, start + n); its page table is row
   // `table` of page_tables.
   struct Segment {
     int64_t row = 0, n = 0, start = 0, table = 0;
   };
-  void IssueLayers(int64_t n, std::span<const Segment> prefill);
+  // Issues the layers for `n` rows whose ids/positions/destinations are in
+  // the workspace. Rows [0, decode_rows) attend as decode rows (page_tables / seq_lens rows
+  // 0..decode_rows); each prompt segment by prefill attention.
+  void IssueLayers(int64_t n, int64_t decode_rows, std::span<const Segment> prompts);
+
   // Final norm and lm_head for workspace rows [first, first + n) into
   // logits rows [0, n).
   void IssueLogits(int64_t first, int64_t n);
@@ -161,6 +184,8 @@ class LlamaModel {
     SamplingRow* sampling;
   };
   StepHost HostStepInputs();
+  // Rows [0, rows.size()) of the step inputs from decode rows.
+  void StageDecodeRows(const StepHost& host, std::span<const DecodeRow> rows) const;
   void UploadStepInputs();
   // Writes rows [row, row + n) of the step inputs: tokens[start, start + n)
   // of a sequence with `pages`, at their positions.

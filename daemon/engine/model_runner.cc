@@ -227,8 +227,7 @@ void ModelRunner::Loop() {
       }
       return true;
     });
-    PrefillNewSequences();
-    if (!running_.empty()) DecodeStep();
+    if (!running_.empty()) RunPass();
     if (running_.empty()) {
       // Nothing left to run: the next pass is a new prompt's, and with
       // streamed layers its first blocks can be on their way already.
@@ -238,50 +237,65 @@ void ModelRunner::Loop() {
   }
 }
 
-void ModelRunner::PrefillNewSequences() {
-  prefill_sequences_.clear();
-  std::vector<Sequence*> fresh;
+int64_t ModelRunner::PromptRowsFor(int64_t decode_rows) const {
+  const LlamaModel& model = *weights_->model;
+  const int64_t rows = std::max(model.prefill_chunk(), model.max_batch()) - decode_rows;
+  // Without streamed layers a pass costs what its rows cost, so prompt rows
+  // beside decoding sequences are held to a share that keeps their next
+  // token from waiting long; with streamed layers every pass costs the copy
+  // anyway, and the most rows per pass mean the fewest passes.
+  if (decode_rows > 0 && weights_->ring == nullptr) return std::min(rows, std::max<int64_t>(kMixedPromptRows, 1));
+  return rows;
+}
+
+void ModelRunner::RunPass() {
+  decode_rows_.clear();
+  prompt_chunks_.clear();
+  std::vector<Sequence*> decoding, prompting;
   for (const std::unique_ptr<Sequence>& sequence : running_) {
-    if (sequence->cached > 0) continue;
-    fresh.push_back(sequence.get());
-    prefill_sequences_.push_back(PrefillSequence{sequence->tokens, weights_->kv_cache->Pages(sequence->slot),
-                                                 sequence->sampler->NextRow()});
+    if (sequence->cached < sequence->prompt_tokens) continue;
+    // The token sampled last is fed at the first position the cache lacks.
+    decode_rows_.push_back(DecodeRow{sequence->tokens.back(), static_cast<int64_t>(sequence->cached),
+                                     weights_->kv_cache->Pages(sequence->slot), sequence->sampler->NextRow()});
+    decoding.push_back(sequence.get());
   }
-  if (fresh.empty()) return;
+  // Then as much of the waiting prompts as the pass has rows for, oldest
+  // admission first; a prompt longer than that continues next pass.
+  int64_t budget = PromptRowsFor(static_cast<int64_t>(decode_rows_.size()));
+  for (const std::unique_ptr<Sequence>& sequence : running_) {
+    if (budget == 0) break;
+    if (sequence->cached >= sequence->prompt_tokens) continue;
+    PromptChunk chunk;
+    chunk.tokens = std::span<const int32_t>(sequence->tokens.data(), sequence->prompt_tokens);
+    chunk.pages = weights_->kv_cache->Pages(sequence->slot);
+    chunk.start = static_cast<int64_t>(sequence->cached);
+    chunk.n = std::min<int64_t>(budget, static_cast<int64_t>(sequence->prompt_tokens - sequence->cached));
+    // Drawn only for the row that samples, so a request's random stream
+    // does not depend on how its prompt was cut.
+    if (chunk.ends_prompt()) chunk.sampling = sequence->sampler->NextRow();
+    budget -= chunk.n;
+    prompt_chunks_.push_back(chunk);
+    prompting.push_back(sequence.get());
+  }
   std::vector<int32_t> chosen;
   {
     absl::MutexLock lock(&compute_mutex_);
-    const std::span<const int32_t> ids = weights_->model->PrefillBatch(prefill_sequences_);
+    const std::span<const int32_t> ids = weights_->model->Step(decode_rows_, prompt_chunks_);
     chosen.assign(ids.begin(), ids.end());
     PublishRingCounters();
   }
   std::vector<Sequence*> finished;
-  for (size_t i = 0; i < fresh.size(); ++i) {
-    fresh[i]->cached = fresh[i]->tokens.size();
-    if (!Accept(*fresh[i], chosen[i])) finished.push_back(fresh[i]);
+  size_t next = 0;
+  for (Sequence* sequence : decoding) {
+    ++sequence->cached;
+    if (!Accept(*sequence, chosen[next++])) finished.push_back(sequence);
+  }
+  for (size_t i = 0; i < prompting.size(); ++i) {
+    prompting[i]->cached += static_cast<size_t>(prompt_chunks_[i].n);
+    if (prompt_chunks_[i].ends_prompt() && !Accept(*prompting[i], chosen[next++])) finished.push_back(prompting[i]);
   }
   std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
     return std::find(finished.begin(), finished.end(), sequence.get()) != finished.end();
-  });
-}
-
-void ModelRunner::DecodeStep() {
-  decode_rows_.clear();
-  for (const std::unique_ptr<Sequence>& sequence : running_) {
-    // The token sampled last is fed at the first position the cache lacks.
-    decode_rows_.push_back(DecodeRow{sequence->tokens.back(), static_cast<int64_t>(sequence->cached),
-                                     weights_->kv_cache->Pages(sequence->slot), sequence->sampler->NextRow()});
-  }
-  std::span<const int32_t> chosen;
-  {
-    absl::MutexLock lock(&compute_mutex_);
-    chosen = weights_->model->Decode(decode_rows_);
-    PublishRingCounters();
-  }
-  size_t row = 0;
-  std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
-    ++sequence->cached;
-    return !Accept(*sequence, chosen[row++]);
   });
 }
 

@@ -1,9 +1,10 @@
-// Serves generation requests for one loaded model. Requests wait in a FIFO
-// queue for a KV-cache slot. On the runner's own thread, each admitted
-// sequence first prefills its prompt (which samples its first token); then
-// every running sequence advances one token per step, all of them in one
-// batched forward pass. A sequence joins the batch the step after it is
-// admitted and leaves it the moment it finishes or is cancelled.
+// Serves generation requests for one loaded model. Requests wait in a
+// bounded queue for KV-cache pages. On the runner's own thread every pass
+// advances each running sequence by one token and, in the same rows, writes
+// the next chunks of newly admitted prompts to the cache (the chunk that
+// ends a prompt samples its first token). A sequence joins between two
+// passes and leaves the moment it finishes or is cancelled; a long prompt
+// is cut into chunks and never holds the others back for more than a pass.
 #ifndef DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_
 #define DJINN_DAEMON_ENGINE_MODEL_RUNNER_H_
 
@@ -34,6 +35,12 @@ class ModelRunner {
  public:
   // Requests waiting for KV pages, at most; Submit refuses more.
   static constexpr int kDefaultMaxQueued = 1024;
+  // Prompt rows in a pass of a fully resident model that also advances
+  // decoding sequences. On the H100 a 13B model's 512-token prompt took
+  // 24.9 ms against 10.6 ms for a decode step (bench/results/
+  // 2026-11-25-cuda-resident-h100.md): a token waits at most about two steps
+  // more for a prompt.
+  static constexpr int64_t kMixedPromptRows = 512;
 
   explicit ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued = kDefaultMaxQueued);
   // Finishes every queued and running request first (see Drain).
@@ -65,11 +72,12 @@ class ModelRunner {
   struct Sequence;
 
   void Loop();
-  // Prefills the prompts of the newly admitted sequences, together, and
-  // takes their first tokens; removes those that finish.
-  void PrefillNewSequences();
-  // One token for every running sequence; removes those that finish.
-  void DecodeStep();
+  // One forward pass: a token for every sequence whose prompt is in the
+  // cache, and the next chunks of the prompts that are not (their first
+  // tokens when a chunk ends one); removes the sequences that finish.
+  void RunPass();
+  // Prompt rows a pass may take beside `decode_rows` decoding sequences.
+  int64_t PromptRowsFor(int64_t decode_rows) const;
   // Takes the token sampled for `sequence` (negative: sampling failed):
   // streams it, or finishes the sequence. False once it has finished.
   bool Accept(Sequence& sequence, int32_t token);
@@ -89,7 +97,7 @@ class ModelRunner {
   std::unique_ptr<LoadedWeights> weights_;
   const int max_queued_;
   std::vector<DecodeRow> decode_rows_;  // runner thread only
-  std::vector<PrefillSequence> prefill_sequences_;  // runner thread only
+  std::vector<PromptChunk> prompt_chunks_;  // runner thread only
 
   mutable absl::Mutex mutex_;
   std::deque<std::unique_ptr<Sequence>> queue_ ABSL_GUARDED_BY(mutex_);

@@ -671,6 +671,91 @@ void PrefillBatchPacksPromptsIntoPasses() {
   for (int slot : slots) w.kv_cache->Release(slot);
 }
 
+// One Step that advances a decoding sequence and writes another's prompt
+// in chunks gives each the tokens it gets alone: decode rows first, then
+// the prompt rows; a chunk that does not end its prompt samples nothing.
+void StepMixesDecodeRowsAndPromptChunks() {
+  Budget budget;
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget, "tiny");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  LoadedWeights& w = **loaded;
+  const int64_t vocab = w.config.vocab_size;
+  const std::vector<int32_t> a = Prompt(20, 5), b = Prompt(110, 9);
+  ASSERT_GT(static_cast<int64_t>(b.size()), w.model->prefill_chunk());  // B needs two passes
+  // References: greedy continuations recomputed from scratch.
+  auto greedy = [&](std::vector<int32_t> tokens, int steps) {
+    std::vector<int32_t> out;
+    std::optional<int> slot = w.kv_cache->Acquire(static_cast<int64_t>(tokens.size()) + steps);
+    EXPECT_TRUE(slot.has_value());
+    for (int s = 0; s < steps && slot.has_value(); ++s) {
+      std::vector<float> all(tokens.size() * vocab);
+      w.model->Score(tokens, w.kv_cache->Pages(*slot), all);
+      out.push_back(Argmax(all.data() + (tokens.size() - 1) * vocab, vocab));
+      tokens.push_back(out.back());
+    }
+    if (slot.has_value()) w.kv_cache->Release(*slot);
+    return out;
+  };
+  const std::vector<int32_t> expected_a = greedy(a, 4), expected_b = greedy(b, 2);
+
+  const int slot_a = *w.kv_cache->Acquire(static_cast<int64_t>(a.size()) + 4);
+  const int slot_b = *w.kv_cache->Acquire(static_cast<int64_t>(b.size()) + 2);
+  const std::span<const int32_t> pages_a = w.kv_cache->Pages(slot_a), pages_b = w.kv_cache->Pages(slot_b);
+  const PrefillSequence only_a{a, pages_a, SamplingRow{}};
+  const int32_t a1 = w.model->PrefillBatch({&only_a, 1})[0];
+  EXPECT_EQ(a1, expected_a[0]);
+  const int64_t a_len = static_cast<int64_t>(a.size());
+  // Pass 1: A's second token and the first 60 rows of B's prompt.
+  std::vector<DecodeRow> decode = {DecodeRow{a1, a_len, pages_a, SamplingRow{}}};
+  std::vector<PromptChunk> chunks = {PromptChunk{b, pages_b, 0, 60, SamplingRow{}}};
+  std::span<const int32_t> ids = w.model->Step(decode, chunks);
+  ASSERT_EQ(ids.size(), 1u);  // B's chunk does not end its prompt
+  const int32_t a2 = ids[0];
+  EXPECT_EQ(a2, expected_a[1]);
+  // Pass 2: A's third token and the rest of B's prompt, which samples B's first.
+  decode = {DecodeRow{a2, a_len + 1, pages_a, SamplingRow{}}};
+  chunks = {PromptChunk{b, pages_b, 60, static_cast<int64_t>(b.size()) - 60, SamplingRow{}}};
+  ids = w.model->Step(decode, chunks);
+  ASSERT_EQ(ids.size(), 2u);
+  const int32_t a3 = ids[0], b1 = ids[1];
+  EXPECT_EQ(a3, expected_a[2]);
+  EXPECT_EQ(b1, expected_b[0]);
+  // Pass 3: both decode.
+  decode = {DecodeRow{a3, a_len + 2, pages_a, SamplingRow{}},
+            DecodeRow{b1, static_cast<int64_t>(b.size()), pages_b, SamplingRow{}}};
+  ids = w.model->Step(decode, {});
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], expected_a[3]);
+  EXPECT_EQ(ids[1], expected_b[1]);
+  w.kv_cache->Release(slot_a);
+  w.kv_cache->Release(slot_b);
+}
+
+// A prompt longer than a pass joins while another sequence decodes: it is
+// written over several passes beside the decoding row, and both get the
+// tokens they get alone.
+void LongPromptJoinsARunningBatch() {
+  Budget budget;
+  std::unique_ptr<ModelRunner> runner = MustRun(budget, "tiny");
+  ASSERT_NE(runner, nullptr);
+  const GenerationRequest a = Greedy(Prompt(20, 5), 40), b = Greedy(Prompt(200, 9), 12);
+  ASSERT_GT(200, 2 * runner->weights().model->prefill_chunk());  // at least three passes
+  const Outcome a_alone = Generate(*runner, a), b_alone = Generate(*runner, b);
+  ASSERT_EQ(a_alone.tokens.size(), 40u);
+  ASSERT_EQ(b_alone.tokens.size(), 12u);
+
+  absl::StatusOr<std::shared_ptr<GenerationStream>> a_stream = runner->Submit(a);
+  ASSERT_TRUE(a_stream.ok());
+  GenerationEvent first;
+  ASSERT_TRUE((*a_stream)->Next(&first, kEventTimeout));  // A is decoding now
+  absl::StatusOr<std::shared_ptr<GenerationStream>> b_stream = runner->Submit(b);
+  ASSERT_TRUE(b_stream.ok());
+  Outcome a_rest = Collect(**a_stream);
+  a_rest.tokens.insert(a_rest.tokens.begin(), first.token_ids.begin(), first.token_ids.end());
+  EXPECT_EQ(a_rest.tokens, a_alone.tokens);
+  EXPECT_EQ(Collect(**b_stream).tokens, b_alone.tokens);
+}
+
 // A seeded sampled request gives the same tokens alone and in a batch: each
 // row's draw comes from its own request's stream, whatever else runs.
 void SampledIsTheSameAloneAndBatched() {
@@ -1182,6 +1267,10 @@ TEST(ModelRunnerTest, GreedyGenerationMatchesRecomputation) {
 TEST(ModelRunnerTest, PrefillBatchPacksPromptsIntoPasses) { RUN_CHECK(PrefillBatchPacksPromptsIntoPasses); }
 
 TEST(ModelRunnerTest, PromptsPrefilledTogetherMatchAlone) { RUN_CHECK(PromptsPrefilledTogetherMatchAlone); }
+
+TEST(ModelRunnerTest, StepMixesDecodeRowsAndPromptChunks) { RUN_CHECK(StepMixesDecodeRowsAndPromptChunks); }
+
+TEST(ModelRunnerTest, LongPromptJoinsARunningBatch) { RUN_CHECK(LongPromptJoinsARunningBatch); }
 
 TEST(ModelRunnerTest, QueueLimitDeadlinesAndPriorities) { RUN_CHECK(QueueLimitDeadlinesAndPriorities); }
 
