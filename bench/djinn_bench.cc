@@ -29,6 +29,9 @@
 //   decode_tokens_per_s    tokens after each request's first / (last token −
 //                          earliest first token)
 //   server_ttft_s          median of the daemon's own usage.time_to_first_token
+//   ttft_p50_s, ttft_p99_s the round's time to first token at those
+//                          percentiles (nearest rank)
+//   itl_p50_s, itl_p99_s   the same over every inter-token gap of the round
 // R rounds are measured after W warm-up rounds (same shape, not recorded);
 // the summary is the MEDIAN over the R rounds of each figure, and "best" the
 // minimum time (maximum rate) over them. Prints one JSON object (and writes
@@ -36,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
@@ -70,6 +74,15 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// The q-th quantile (0..1) by the nearest-rank rule: the smallest value
+// with at least q of the values at or below it.
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+  return v[rank == 0 ? 0 : rank - 1];
+}
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -217,7 +230,11 @@ json Summarise(const std::vector<RequestResult>& results) {
       {"ttft_s", Median(ttft)},
       {"ttft_min_s", *std::min_element(ttft.begin(), ttft.end())},
       {"ttft_max_s", *std::max_element(ttft.begin(), ttft.end())},
+      {"ttft_p50_s", Percentile(ttft, 0.50)},
+      {"ttft_p99_s", Percentile(ttft, 0.99)},
       {"server_ttft_s", Median(server_ttft)},
+      {"itl_p50_s", Percentile(steps, 0.50)},
+      {"itl_p99_s", Percentile(steps, 0.99)},
       {"decode_s_per_token", Median(steps)},
       {"decode_mean_s_per_token", mean},
       {"decode_steps", steps.size()},
