@@ -125,6 +125,11 @@ ResidencyPlan Build(const PlanInputs& in, int64_t resident, int ring_capacity, i
     }
   }
   absl::StrAppend(&kv, ")");
+  if (streamed > 0 && in.layer_bytes > 0 && plan.kv_bytes > 0) {
+    // The trade: every KV byte is a byte of weights that streams instead.
+    absl::StrAppend(&kv, absl::StrFormat(": the room of %.1f layers, which stream instead",
+                                         static_cast<double>(plan.kv_bytes) / static_cast<double>(in.layer_bytes)));
+  }
   out.push_back(std::move(kv));
 
   if (plan.ring_slots == 0) {

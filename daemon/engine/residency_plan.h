@@ -93,6 +93,7 @@ struct ResidencyPlan {
   // (sizes by FormatBytes; e.g. a 40-layer model of 634 MiB layers):
   //   "fixed weights 1.00 GiB (embedding, final norm, lm_head) + workspace 200.00 MiB = 1.20 GiB, always resident"
   //   "KV cache: 8 sequences x 200.00 MiB = 1.56 GiB (8 wanted)"
+  //       when layers stream: "...(8 wanted): the room of 2.5 layers, which stream instead"
   //       fewer: "(8 wanted; no more fit beside the fixed weights, the workspace and the ring, 2 layers)"
   //   "ring buffer: 2 slots x 634.00 MiB = 1.24 GiB"   or "no ring buffer: no layer streams"
   //   "layers 0-29 resident (30 x 634.00 MiB = 18.57 GiB): as many as fit after the fixed weights,

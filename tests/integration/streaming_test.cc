@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -127,6 +128,70 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
       EXPECT_THAT(metrics, HasSubstr(std::string(name) + "{model=\"deep\",waiting=\"" + waiting + "\"} "));
     }
   }
+}
+
+// The memory split, as Stats reports it: every category of the budget and
+// the pinned host memory of streamed layers.
+std::vector<uint64_t> Split(v1::Djinn::Stub& stub) {
+  const v1::MemorySplit m = Stats(stub).memory();
+  return {m.resident_weight_bytes(), m.ring_buffer_bytes(), m.kv_cache_bytes(), m.workspace_bytes(),
+          m.free_bytes(),            m.host_pinned_bytes()};
+}
+
+grpc::Status Unload(v1::Djinn::Stub& stub, const std::string& name) {
+  grpc::ClientContext context;
+  v1::UnloadModelRequest request;
+  request.set_name(name);
+  v1::UnloadModelResponse response;
+  return stub.UnloadModel(&context, request, &response);
+}
+
+// Two models in one budget, the second streaming because the first took the
+// room: loading and unloading them in any order brings every split back to
+// what it was at that set of models, and an empty daemon back to all free.
+TEST(StreamingTest, TwoModelsLoadedAndUnloadedInAnyOrderLeaveTheSplitAsItWas) {
+  TestModel("tiny-deep");
+  uint64_t one_model = 0;
+  {
+    auto probe = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=256MiB"});
+    ASSERT_TRUE(probe.ok()) << probe.status();
+    auto stub = Connect((*probe)->address());
+    ASSERT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
+    const v1::MemorySplit m = Stats(*stub).memory();
+    one_model = m.budget_bytes() - m.free_bytes();
+  }
+  // Room for one model and half of another: the second streams.
+  auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(),
+                                      "--vram-budget=" + std::to_string(one_model + one_model / 2)});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto stub = Connect((*daemon)->address());
+  const std::vector<uint64_t> empty = Split(*stub);
+  ASSERT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
+  const std::vector<uint64_t> x_alone = Split(*stub);
+  ASSERT_TRUE(Load(*stub, "y", "tiny-deep").status.ok());
+  const std::vector<uint64_t> both = Split(*stub);
+  const v1::StatsResponse stats = Stats(*stub);
+  ASSERT_EQ(stats.models_size(), 2);
+  EXPECT_EQ(stats.models(0).streamed_layers(), 0u);
+  EXPECT_GT(stats.models(1).streamed_layers(), 0u);
+  EXPECT_GT(both[5], 0u);  // y's streamed layers in pinned host memory
+
+  ASSERT_TRUE(Unload(*stub, "y").ok());
+  EXPECT_EQ(Split(*stub), x_alone);
+  ASSERT_TRUE(Load(*stub, "y", "tiny-deep").status.ok());
+  EXPECT_EQ(Split(*stub), both);
+  ASSERT_TRUE(Unload(*stub, "x").ok());  // the other order: the first one goes first
+  const std::vector<uint64_t> y_alone = Split(*stub);
+  EXPECT_GT(y_alone[4], x_alone[4]);  // x's room is free again
+  ASSERT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
+  ASSERT_TRUE(Unload(*stub, "x").ok());
+  EXPECT_EQ(Split(*stub), y_alone);
+  ASSERT_TRUE(Unload(*stub, "y").ok());
+  EXPECT_EQ(Split(*stub), empty);
+  EXPECT_EQ(empty[4], Stats(*stub).memory().budget_bytes());
+  // And the daemon still serves: a model loads and generates.
+  ASSERT_TRUE(Load(*stub, "z", "tiny-deep").status.ok());
+  EXPECT_TRUE(Generate(*stub, GreedyRequest("z", "Once", 4)).status.ok());
 }
 
 }  // namespace

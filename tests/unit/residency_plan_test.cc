@@ -362,7 +362,8 @@ TEST(ResidencyPlanTest, ExplanationNamesEveryDecision) {
               ::testing::ElementsAre(
                   "fixed weights 300.00 MiB (embedding, final norm, lm_head) + workspace 50.00 MiB = 350.00 MiB, "
                   "always resident",
-                  "KV cache: 8 sequences x 20.00 MiB = 160.00 MiB (8 wanted)",
+                  "KV cache: 8 sequences x 20.00 MiB = 160.00 MiB (8 wanted): the room of 1.6 layers, which stream "
+                  "instead",
                   "ring buffer: 2 slots x 100.00 MiB = 200.00 MiB",
                   "layers 0-34 resident (35 x 100.00 MiB = 3.42 GiB): as many as fit after the fixed weights, "
                   "workspace, KV cache and ring",
