@@ -16,6 +16,15 @@
 // plan never streams s <= ring_slots layers (with layer_bytes > 0): making
 // them resident costs nothing more and removes the ring.
 //
+// Why KV comes before resident layers: with streamed layers a pass costs
+// about its streamed bytes over the PCIe rate whatever its batch, so b
+// sequences get b tokens per (S0 + b * kv) / bandwidth, S0 the bytes that
+// stream with no KV reserved and kv one sequence's KV bytes (each displaces
+// that many bytes of resident weights). That grows with b: up to the
+// configured max_sequences, KV room is worth more than the weights it
+// displaces, for throughput. What it costs per token is shown: the plan's KV
+// line names the layers its room would otherwise hold.
+//
 // Policy, in order (the first step that fits is the plan):
 //  1. Always resident: the embedding, the final norm, the lm_head (when not
 //     tied) and the workspace. Every forward pass touches them.
