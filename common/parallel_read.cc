@@ -1,6 +1,7 @@
 #include "common/parallel_read.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,8 +60,12 @@ absl::Status ReadFully(const ReadRange& range) {
     const std::string what = absl::StrFormat("reading bytes [%d, %d) of %s", range.offset, range.offset + range.bytes,
                                              range.file->path());
     if (n == 0) {
+      // The read stopped at offset + done, but a range that starts past the
+      // end stops at its start: the file's own size says where it ends.
+      struct stat st;
+      const uint64_t end = ::fstat(range.file->fd(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : range.offset + done;
       return absl::DataLossError(
-          absl::StrFormat("%s: the file ends at byte %d (truncated since it was opened?)", what, range.offset + done));
+          absl::StrFormat("%s: the file ends at byte %d (truncated since it was opened?)", what, end));
     }
     return absl::ErrnoToStatus(error, what);
   }
