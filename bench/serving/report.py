@@ -34,9 +34,11 @@ def pinned_bandwidth(h2d):
 def main():
     results = sys.argv[1]
     pinned = pinned_bandwidth(load(os.path.join(results, "h2d.json")))
+    accelerate = (load(os.path.join(results, "accelerate.json")) or {}).get("serving", {})
     print("| clients | batch reached | layers resident / streamed | streamed GB per pass | aggregate tokens/s | "
-          "decode tokens/s | copy floor tokens/s | decode / floor | TTFT p50 / p99 | ITL p50 / p99 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "decode tokens/s | copy floor tokens/s | decode / floor | TTFT p50 / p99 | ITL p50 / p99 | "
+          "Accelerate, static batch: tokens/s | Djinn / Accelerate |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(results, "djinn-*.json")),
                        key=lambda p: int(re.search(r"djinn-(\d+)", p).group(1))):
         clients = int(re.search(r"djinn-(\d+)", path).group(1))
@@ -49,13 +51,20 @@ def main():
         decode = batch / itl if itl else None
         floor = batch / (streamed / pinned) if pinned and streamed else None
         ratio = f"{decode / floor:.2f}" if decode and floor else "—"
+        acc = (accelerate.get(str(clients)) or {}).get("estimated_tokens_per_s")
+        acc_text = f"{acc:.1f}" if acc else "—"
+        aggregate = bench.get("aggregate_tokens_per_s")
+        versus = f"{aggregate / acc:.1f}×" if acc and aggregate else "—"
         print(f"| {clients} | {batch} | {model.get('residentLayers', 0)} / {model.get('streamedLayers', 0)} | "
               f"{streamed / 1e9:.2f} | {bench.get('aggregate_tokens_per_s', 0):.1f} | "
               f"{decode or 0:.1f} | {floor or 0:.1f} | {ratio} | "
               f"{bench.get('ttft_p50_s', 0):.3f} / {bench.get('ttft_p99_s', 0):.3f} s | "
-              f"{bench.get('itl_p50_s', 0):.3f} / {bench.get('itl_p99_s', 0):.3f} s |")
+              f"{bench.get('itl_p50_s', 0):.3f} / {bench.get('itl_p99_s', 0):.3f} s | {acc_text} | {versus} |")
     if pinned:
         print(f"\nPinned host-to-device bandwidth (h2d.py): {pinned / 1e9:.1f} GB/s.")
+    if accelerate:
+        print("Accelerate: the same requests in one static batch of N; tokens/s = N x new tokens / (prefill + new "
+              "tokens x median step), from its measured prefill and steps (accelerate.json).")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@
 # PKG: a CUDA package with bin/djinn_bench (bench/resident/run.sh pack ...).
 # The model is bench/resident/run.sh's (made if missing). Results in
 # WORKDIR/results/serving/, logs in $LOG_DIR, else $OUT, else WORKDIR/logs.
+# Then the baseline: HF Accelerate (bench/streaming/accelerate_bench.py's
+# load, the same max_memory) serving the same requests in static batches of
+# N, its throughput estimated from the measured prefill and step times.
 # Environment: BUDGET (16GiB), CLIENTS ("32 64"), PROMPT_TOKENS (128),
-# NEW_TOKENS (128), PYTHON (python3 with torch, for the H2D bandwidth).
+# NEW_TOKENS (128), PYTHON (python3 with torch, transformers, accelerate),
+# ACCELERATE (1; 0 skips the baseline), CPU_MEMORY (120GiB).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -30,6 +34,8 @@ CLIENTS=${CLIENTS:-"32 64"}
 PROMPT_TOKENS=${PROMPT_TOKENS:-128}
 NEW_TOKENS=${NEW_TOKENS:-128}
 PYTHON=${PYTHON:-python3}
+ACCELERATE=${ACCELERATE:-1}
+CPU_MEMORY=${CPU_MEMORY:-120GiB}
 export LD_LIBRARY_PATH=$PKG/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 "$root/bench/resident/run.sh" "$PKG" "$WORK" make > "$LOGS/serving-make.log" 2>&1 || { cat "$LOGS/serving-make.log"; exit 1; }
@@ -70,6 +76,15 @@ for clients in $CLIENTS; do
   kill -TERM "$pid" 2> /dev/null
   wait "$pid" 2> /dev/null
 done
+if [ "$ACCELERATE" = 1 ]; then
+  # torch brings its own CUDA libraries: not the package's.
+  env LD_LIBRARY_PATH= "$PYTHON" "$root/bench/streaming/accelerate_bench.py" --model "$WORK/models/llama2-13b" \
+    --prompts "$WORK/prompts" --budget "$BUDGET" --cpu-memory "$CPU_MEMORY" \
+    --serving-prompts "$WORK/prompts/serving-$PROMPT_TOKENS.txt" --serving-batches "$(tr ' ' ',' <<< "$CLIENTS")" \
+    --serving-new-tokens "$NEW_TOKENS" --out "$RESULTS/accelerate.json" > "$LOGS/serving-accelerate.log" 2>&1 ||
+    { echo "accelerate baseline FAILED (see $LOGS/serving-accelerate.log)"; status=1; }
+  grep -E "static batch|max_memory" "$LOGS/serving-accelerate.log"
+fi
 "$PYTHON" "$here/report.py" "$RESULTS" | tee "$RESULTS/report.md"
 cp -r "$RESULTS" "$LOGS/results-serving" 2> /dev/null
 exit $status

@@ -122,6 +122,35 @@ def decode_run(model, ids, steps):
     return r
 
 
+def serve_static_batches(model, args, result, save):
+    """bench/serving's baseline: the same requests served in static batches.
+
+    A static batch of B requests costs its prefill plus new_tokens steps, and
+    every request in it ends together; from the measured prefill and the
+    median step (after a warm-up), tokens/s = B * new_tokens / (prefill +
+    new_tokens * step), and every request's first token comes after the
+    prefill. Few steps, because a step takes over a second when layers are
+    offloaded: the rest of the batch is estimated from them.
+    """
+    prompts = hf_bench.read_prompts(args.serving_prompts)
+    result["serving"] = {}
+    for batch in [int(b) for b in args.serving_batches.split(",") if b]:
+        ids = hf_bench.to_device(prompts[:batch])
+        r = decode_run(model, ids, args.serving_steps)
+        total = r["ttft_s"] + args.serving_new_tokens * r["decode_s_per_step"]
+        r["new_tokens"] = args.serving_new_tokens
+        r["estimated_request_s"] = total
+        r["estimated_tokens_per_s"] = batch * args.serving_new_tokens / total
+        result["serving"][str(batch)] = r
+        save()
+        print(f"static batch {batch}: prefill {r['ttft_s']:.3f} s, step {r['decode_s_per_step']:.3f} s; "
+              f"{args.serving_new_tokens} tokens each in about {total:.1f} s, {r['estimated_tokens_per_s']:.1f} "
+              "tokens/s", flush=True)
+        del ids
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
@@ -132,6 +161,12 @@ def main():
     parser.add_argument("--ttft-repeat", type=int, default=2)
     parser.add_argument("--steps-b1", type=int, default=4)
     parser.add_argument("--steps-b16", type=int, default=3)
+    parser.add_argument("--serving-prompts", default="",
+                        help="bench/serving: a prompt file; with --serving-batches, static batches of its first "
+                        "B prompts instead of the batch-1/16 runs")
+    parser.add_argument("--serving-batches", default="", help="e.g. 32,64")
+    parser.add_argument("--serving-steps", type=int, default=2, help="timed steps per static batch (after 1 warm-up)")
+    parser.add_argument("--serving-new-tokens", type=int, default=128)
     args = parser.parse_args()
 
     with open(os.path.join(args.model, "config.json")) as f:
@@ -220,6 +255,9 @@ def main():
             f.write("\n")
 
     save()
+    if args.serving_prompts:
+        serve_static_batches(model, args, result, save)
+        return
     ids = hf_bench.to_device(hf_bench.read_prompts(os.path.join(args.prompts, "decode-b1.txt")))
     result["ttft"] = r = hf_bench.ttft(model, ids, args.ttft_repeat)
     save()
