@@ -56,6 +56,15 @@ DjinnService::DjinnService(ModelRegistry* registry, Backend* backend, Arena* are
                                    .Name("djinn_streamed_bytes_per_pass")
                                    .Help("Weight bytes a model copies host-to-device in every forward pass.")
                                    .Register(*metrics->registry())),
+      model_weight_bytes_gauge_(metrics::BuildGauge()
+                                    .Name("djinn_model_weight_bytes")
+                                    .Help("A model's weights by where they live: placement=\"resident\" (device "
+                                          "memory) or \"streamed\" (host memory, copied every pass).")
+                                    .Register(*metrics->registry())),
+      model_layers_gauge_(metrics::BuildGauge()
+                              .Name("djinn_model_layers")
+                              .Help("A model's decoder layers by placement (resident or streamed).")
+                              .Register(*metrics->registry())),
       h2d_bytes_counter_(metrics::BuildCounter()
                              .Name("djinn_h2d_bytes_total")
                              .Help("Weight bytes streamed host-to-device through the ring buffer.")
@@ -302,6 +311,13 @@ void DjinnService::ExportGauges() {
     ring_capacity_gauge_.Add(labels).Set(static_cast<double>(info.plan.ring_bytes));
     ring_utilization_gauge_.Add(labels).Set(info.plan.ring_bytes > 0 && info.ring.passes > 0 ? 1.0 : 0.0);
     streamed_per_pass_gauge_.Add(labels).Set(static_cast<double>(info.plan.streamed_weight_bytes));
+    for (auto [placement, bytes, layers] :
+         {std::tuple{"resident", info.plan.resident_weight_bytes, info.plan.resident_layers},
+          std::tuple{"streamed", info.plan.streamed_weight_bytes, info.plan.streamed_layers}}) {
+      const metrics::Labels where{{"model", info.name}, {"placement", placement}};
+      model_weight_bytes_gauge_.Add(where).Set(static_cast<double>(bytes));
+      model_layers_gauge_.Add(where).Set(static_cast<double>(layers));
+    }
     // Counters only go up: add what is new since the last scrape.
     metrics::Counter& bytes = h2d_bytes_counter_.Add(labels);
     bytes.Increment(static_cast<double>(info.ring.bytes_copied) - bytes.Value());

@@ -55,6 +55,8 @@ class DjinnService final : public v1::Djinn::Service {
   metrics::Family<metrics::Gauge>& ring_capacity_gauge_;
   metrics::Family<metrics::Gauge>& ring_utilization_gauge_;
   metrics::Family<metrics::Gauge>& streamed_per_pass_gauge_;
+  metrics::Family<metrics::Gauge>& model_weight_bytes_gauge_;
+  metrics::Family<metrics::Gauge>& model_layers_gauge_;
   metrics::Family<metrics::Counter>& h2d_bytes_counter_;
   metrics::Family<metrics::Counter>& h2d_seconds_counter_;
   metrics::Family<metrics::Counter>& h2d_copy_seconds_counter_;

@@ -122,6 +122,13 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
   EXPECT_THAT(metrics, HasSubstr("djinn_h2d_bytes_total{model=\"deep\"} "));
   EXPECT_THAT(metrics, HasSubstr("djinn_streamed_bytes_per_pass{model=\"deep\"} "));
   EXPECT_THAT(metrics, HasSubstr("djinn_h2d_copy_seconds_total{model=\"deep\"} "));
+  // Where the model's weights live.
+  EXPECT_THAT(metrics, HasSubstr("djinn_model_layers{model=\"deep\",placement=\"resident\"} " +
+                                 std::to_string(model.resident_layers())));
+  EXPECT_THAT(metrics, HasSubstr("djinn_model_layers{model=\"deep\",placement=\"streamed\"} " +
+                                 std::to_string(model.streamed_layers())));
+  EXPECT_THAT(metrics, HasSubstr("djinn_model_weight_bytes{model=\"deep\",placement=\"resident\"} "));
+  EXPECT_THAT(metrics, HasSubstr("djinn_model_weight_bytes{model=\"deep\",placement=\"streamed\"} "));
   EXPECT_THAT(metrics, HasSubstr("djinn_h2d_achieved_bytes_per_second{model=\"deep\"} "));
   for (const char* waiting : {"compute", "copy"}) {
     for (const char* name : {"djinn_ring_stalls_total", "djinn_ring_stall_seconds_total"}) {
