@@ -26,6 +26,7 @@ Definitions (B: a VRAM budget; GB = 1e9 bytes, GiB/MiB = 2^30/2^20):
 
 import argparse
 import datetime
+import functools
 import glob
 import importlib.util
 import json
@@ -39,14 +40,6 @@ SPEEDUP_BUDGETS_MIB = (8 << 10, 16 << 10)
 TARGET_LOAD = 0.70           # resident bytes / load time vs pinned H2D
 # The issue's Accelerate figures on an H100, for comparison with what was measured here.
 REFERENCE = {8 << 10: (2.84, 2.95), 16 << 10: (1.36, 1.33), 24 << 10: (0.22, 0.19)}  # decode s/token, TTFT s
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def field(d, name):
@@ -72,13 +65,18 @@ def normalise(b):
     return b if b.endswith(("GiB", "MiB")) else b + "GiB"
 
 
+@functools.lru_cache(maxsize=None)
 def resident_report():
-    """bench/resident/report.py as a module: its weight_bytes and finish are shared."""
+    """bench/resident/report.py as a module (loaded once): its load, weight_bytes and finish are shared."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "resident", "report.py")
     spec = importlib.util.spec_from_file_location("resident_report", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load(path):
+    return resident_report().load(path)
 
 
 def weight_bytes(model_dir):

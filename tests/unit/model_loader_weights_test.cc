@@ -24,6 +24,7 @@
 #include "daemon/engine/model_loader.h"
 #include "daemon/memory/arena.h"
 #include "gtest/gtest.h"
+#include "tests/unit/support/arena_budget.h"
 
 namespace djinn {
 namespace {
@@ -72,27 +73,13 @@ class CountingBackend : public CpuBackend {
   int host_blocks = 0;
 };
 
-// A CPU backend and an arena over memory it reserved.
-struct Budget {
-  explicit Budget(uint64_t bytes = kArenaBytes) : bytes(bytes) {
-    absl::StatusOr<std::byte*> reserved = backend.ReserveArena(bytes);
-    EXPECT_TRUE(reserved.ok()) << reserved.status();
-    base = reserved.value_or(nullptr);
-    arena = std::make_unique<Arena>(base, bytes);
-  }
-  ~Budget() {
-    arena.reset();
-    if (base != nullptr) backend.ReleaseArena(base, bytes);
-  }
+// The counting backend and an arena over memory it reserved.
+struct Budget : testing::ArenaBudget<CountingBackend> {
+  explicit Budget(uint64_t bytes = kArenaBytes) : ArenaBudget(bytes) {}
   bool everything_given_back() const {
     return host_blocks() == 0 && arena->Usage().free() == arena->Usage().capacity;
   }
   int host_blocks() const { return backend.host_blocks; }
-
-  CountingBackend backend;
-  uint64_t bytes;
-  std::byte* base = nullptr;
-  std::unique_ptr<Arena> arena;
 };
 
 // Every checkpoint tensor and the rows of the loaded weight it filled.

@@ -30,6 +30,7 @@
 #include "daemon/memory/arena.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/support/arena_budget.h"
 
 namespace djinn {
 namespace {
@@ -104,23 +105,9 @@ class Models {
   std::set<std::string> written_;
 };
 
-// A CPU backend and an arena over memory it reserved.
-struct Budget {
-  explicit Budget(uint64_t bytes = kArenaBytes) : backend(2), bytes(bytes) {
-    absl::StatusOr<std::byte*> reserved = backend.ReserveArena(bytes);
-    EXPECT_TRUE(reserved.ok()) << reserved.status();
-    base = reserved.value_or(nullptr);
-    arena = std::make_unique<Arena>(base, bytes);
-  }
-  ~Budget() {
-    arena.reset();
-    if (base != nullptr) backend.ReleaseArena(base, bytes);
-  }
-
-  CpuBackend backend;
-  uint64_t bytes;
-  std::byte* base = nullptr;
-  std::unique_ptr<Arena> arena;
+// A two-thread CPU backend and an arena over memory it reserved.
+struct Budget : testing::ArenaBudget<CpuBackend> {
+  explicit Budget(uint64_t bytes = kArenaBytes) : ArenaBudget(bytes, 2) {}
 };
 
 absl::StatusOr<std::unique_ptr<LoadedWeights>> Load(Budget& budget, const std::string& model,
