@@ -65,6 +65,23 @@ def main():
     if accelerate:
         print("Accelerate: the same requests in one static batch of N; tokens/s = N x new tokens / (prefill + new "
               "tokens x median step), from its measured prefill and steps (accelerate.json).")
+        peak = (load(os.path.join(results, "accelerate.json")) or {}).get("torch_peak_reserved_bytes")
+        if peak:
+            print(f"Accelerate's peak GPU memory (torch reserved) at that max_memory: {peak / 2**30:.1f} GiB.")
+    # ACCELERATE_PEAK runs: a smaller max_memory, so that its peak stays within Djinn's budget.
+    for path in sorted(glob.glob(os.path.join(results, "accelerate-peak-*.json")),
+                       key=lambda p: int(re.search(r"peak-(\d+)", p).group(1))):
+        clients = re.search(r"peak-(\d+)", path).group(1)
+        run = load(path) or {}
+        acc = ((run.get("serving") or {}).get(clients) or {}).get("estimated_tokens_per_s")
+        djinn = ((load(os.path.join(results, f"djinn-{clients}.json")) or {}).get("summary") or {}).get(
+            "aggregate_tokens_per_s")
+        if not acc:
+            continue
+        versus = f"; Djinn / Accelerate {djinn / acc:.1f}x" if djinn else ""
+        print(f"Accelerate, static batch {clients}, max_memory {run.get('max_memory', {}).get('0', '?')}: "
+              f"{acc:.1f} tokens/s, peak GPU memory {run.get('torch_peak_reserved_bytes', 0) / 2**30:.1f} GiB"
+              f"{versus}.")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,18 @@ struct DeviceDescription {
   std::string kind;  // "cpu" or "cuda"
   std::string name;  // e.g. the CPU model or "NVIDIA H100 80GB HBM3"
   uint64_t total_memory_bytes = 0;
+  // Which device, as metrics label it: "cpu", or "cuda:<ordinal>" ("cuda:0").
+  std::string id;
+};
+
+// The whole device's memory as its driver or kernel reports it at the moment
+// of asking: every process's use, not only this daemon's budget (which the
+// arena accounts for). On the GPU, cudaMemGetInfo; on the CPU, the host's RAM
+// from /proc/meminfo, "used" being MemTotal - MemAvailable.
+struct DeviceMemoryUsage {
+  uint64_t total_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t free_bytes() const { return total_bytes - used_bytes; }
 };
 
 // The KV cache of one model: a pool of pages, each holding `page_tokens`
@@ -92,6 +104,11 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual DeviceDescription Describe() const = 0;
+  // The device's memory now (see DeviceMemoryUsage). Safe to call from any
+  // thread, while another issues ops: /metrics asks at every scrape. An error
+  // (the driver or /proc cannot tell) is returned, never fatal, so that a
+  // scrape cannot take the daemon down.
+  virtual absl::StatusOr<DeviceMemoryUsage> MemoryUsage() const = 0;
   // The dtype weights, activations and KV cache of a model stored in
   // `stored` are held in (the CPU computes in float32; the GPU keeps fp32
   // and bf16 models in their own type and fp16 in fp16).

@@ -96,36 +96,38 @@ int64_t OffsetIn(const Tensor& step_inputs, const Tensor& part) {
 }  // namespace
 
 LlamaModel::LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
-                       KvCacheLayout kv_layout, WeightRing* ring, std::vector<std::byte*> layer_blocks)
+                       KvCacheLayout kv_layout, std::vector<const std::byte*> layer_layout)
     : config_(std::move(config)),
       backend_(backend),
       weights_(std::move(weights)),
       workspace_(workspace),
       kv_layout_(kv_layout),
       attention_shape_{config_.num_attention_heads, config_.num_key_value_heads, config_.head_dim},
-      ring_(ring),
-      layer_blocks_(std::move(layer_blocks)),
+      layer_layout_(std::move(layer_layout)),
       streamed_index_(config_.num_hidden_layers, -1),
       step_host_(workspace_.step_inputs.elements(), 0),
       sampled_host_(workspace_.shape.max_batch, 0),
       decode_graphs_(workspace_.shape.max_batch) {
-  if (ring_ == nullptr) return;
-  // Streamed layers are those whose weights are not in backend memory: the
-  // loader put them in host memory; the ring knows their order.
+  for (const std::byte* layout : layer_layout_) device_blocks_.push_back(const_cast<std::byte*>(layout));
+}
+
+void LlamaModel::SetPlacement(std::vector<std::byte*> device_blocks, WeightRing* ring) {
+  device_blocks_ = std::move(device_blocks);
+  ring_ = ring;
   int next = 0;
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    if (next < ring_->streamed_blocks() && layer_blocks_[l] == ring_->host_block(next)) streamed_index_[l] = next++;
-  }
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) streamed_index_[l] = device_blocks_[l] == nullptr ? next++ : -1;
+  // A recorded step reads the blocks it was recorded with.
+  for (std::unique_ptr<OpGraph>& graph : decode_graphs_) graph.reset();
 }
 
 LayerWeights LlamaModel::LayerForCompute(int64_t l) {
   const int index = streamed_index_[l];
-  if (index < 0) return weights_.layers[l];
-  std::byte* slot = ring_->Acquire(index);
-  const std::byte* host = layer_blocks_[l];
+  std::byte* block = index < 0 ? device_blocks_[l] : ring_->Acquire(index);
+  const std::byte* layout = layer_layout_[l];
   LayerWeights w = weights_.layers[l];
+  if (block == layout) return w;
   for (Tensor* t : {&w.input_norm, &w.qkv, &w.o, &w.post_attention_norm, &w.gate_up, &w.down}) {
-    t->data = slot + (static_cast<const std::byte*>(t->data) - host);
+    t->data = block + (static_cast<const std::byte*>(t->data) - layout);
   }
   return w;
 }

@@ -113,11 +113,19 @@ struct DecodeRow {
 
 class LlamaModel {
  public:
-  // `ring` streams the layers whose weights live in host memory (null when
-  // every layer is resident); layer_blocks[l] is the start of layer l's
-  // weights (its input_norm), in the arena or in host memory.
+  // weights.layers[l]'s tensors are laid out from layer_layout[l] (the
+  // start of its input_norm): the layer's host copy, or its block in backend
+  // memory when it has no host copy. Where each layer is read from is
+  // SetPlacement's; until it is called every layer is read where it is
+  // laid out (so layout in backend memory means all resident).
   LlamaModel(ModelConfig config, Backend* backend, LlamaWeights weights, LlamaWorkspace workspace,
-             KvCacheLayout kv_layout, WeightRing* ring = nullptr, std::vector<std::byte*> layer_blocks = {});
+             KvCacheLayout kv_layout, std::vector<const std::byte*> layer_layout);
+
+  // Between passes: layer l is read from device_blocks[l] (backend memory)
+  // when that is not null, else streamed through `ring`, whose blocks are
+  // the streamed layers' host copies in layer order. Recorded decode steps
+  // are dropped (they are recorded again on first use).
+  void SetPlacement(std::vector<std::byte*> device_blocks, WeightRing* ring);
 
   // Runs `tokens` from position 0 through the model, writing their keys and
   // values to `pages`, and the logits of every token into `all_logits`
@@ -200,9 +208,12 @@ class LlamaModel {
   const LlamaWorkspace workspace_;
   const KvCacheLayout kv_layout_;
   const AttentionShape attention_shape_;
-  WeightRing* const ring_;
-  const std::vector<std::byte*> layer_blocks_;
-  std::vector<int> streamed_index_;  // per layer: its index among streamed layers, -1 if resident
+  const std::vector<const std::byte*> layer_layout_;
+  // Placement (SetPlacement): per layer its block in backend memory, or
+  // null and its index among the layers `ring_` streams.
+  WeightRing* ring_ = nullptr;
+  std::vector<std::byte*> device_blocks_;
+  std::vector<int> streamed_index_;  // -1 for a layer in device_blocks_
   // Host copy of workspace_.step_inputs, rewritten every pass.
   std::vector<int32_t> step_host_;
   std::vector<int32_t> sampled_host_;

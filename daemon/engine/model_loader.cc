@@ -117,8 +117,10 @@ absl::Status WaitForResidentWeights(Backend* backend, WeightUploader* uploader) 
     if (absl::Status finished = uploader->Finish(); !finished.ok()) return finished;
   }
   std::unique_ptr<QueueEvent> uploaded = backend->CreateEvent();
-  backend->RecordEvent(uploaded.get(), Queue::kCompute);
-  backend->Synchronize(uploaded.get());
+  for (Queue queue : {Queue::kCompute, Queue::kCopy}) {  // Upload's copies, then layers' from their host copies
+    backend->RecordEvent(uploaded.get(), queue);
+    backend->Synchronize(uploaded.get());
+  }
   return absl::OkStatus();
 }
 
@@ -126,10 +128,9 @@ absl::Status WaitForResidentWeights(Backend* backend, WeightUploader* uploader) 
 
 LoadedWeights::~LoadedWeights() {
   model.reset();
-  ring.reset();
+  residency.reset();
   kv_cache.reset();
   for (const ArenaBlock& block : blocks) arena->Free(block);
-  for (const auto& [memory, bytes] : host_blocks) backend->FreeHostMemory(memory, bytes);
 }
 
 absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& directory, const LoadSettings& settings,
@@ -196,7 +197,9 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     if (buffer.layer < 0) fixed_bytes += bytes;
   }
   PlanInputs plan_inputs;
-  plan_inputs.budget_free_bytes = arena->Usage().free();
+  const uint64_t arena_free = arena->Usage().free();
+  const uint64_t reclaimable = settings.reclaimable_bytes ? settings.reclaimable_bytes() : 0;
+  plan_inputs.budget_free_bytes = arena_free + reclaimable;
   plan_inputs.layers = c.num_hidden_layers;
   plan_inputs.layer_bytes = layer_bytes;
   plan_inputs.fixed_weight_bytes = fixed_bytes;
@@ -204,6 +207,15 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   plan_inputs.kv_bytes_per_sequence = kv_shape.BytesPerSequence();
   plan_inputs.wanted_sequences = wanted;
   plan_inputs.allow_streaming = settings.allow_streaming;
+  if (reclaimable > 0 && settings.largest_reclaimable_range) {
+    // The workspace, KV cache and fixed weights each need a whole free
+    // range: the largest one reclaiming everything would leave.
+    const uint64_t range = settings.largest_reclaimable_range();
+    const uint64_t whole = workspace_bytes + fixed_bytes;
+    const uint64_t per_sequence = std::max<uint64_t>(1, kv_shape.BytesPerSequence());
+    plan_inputs.contiguous_sequences =
+        static_cast<int>(std::clamp<uint64_t>(range > whole ? (range - whole) / per_sequence : 1, 1, wanted));
+  }
   absl::StatusOr<ResidencyPlan> plan = PlanResidency(plan_inputs);
   if (!plan.ok()) return plan.status();
   loaded->plan = *plan;
@@ -213,12 +225,37 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     return block;
   };
 
-  // 3. Weights, in the compute dtype: resident ones into the arena, streamed
-  //    layers into host memory.
+  // 3. The workspace, the KV cache and the fixed weights first: each needs
+  //    a whole free range. When the largest is short, idle models give
+  //    back every layer they can (the plan counted on that range: the
+  //    holes join up); the registry lets them promote into what is left
+  //    once the load is done. Then what the layers and ring lack is
+  //    reclaimed, in holes the size of the other models' layers, which
+  //    this model's layer blocks and ring slots fill.
+  const uint64_t whole = workspace_bytes + plan->kv_bytes + fixed_bytes;
+  if (settings.reclaim && arena->LargestFreeRange() < whole) settings.reclaim(arena->Usage().capacity);
+  absl::StatusOr<ArenaBlock> workspace = take(workspace_bytes, MemoryCategory::kWorkspace);
+  if (!workspace.ok()) return workspace.status();
+  absl::StatusOr<ArenaBlock> kv_block = take(kv_shape.BytesPerSequence() * plan->kv_sequences, MemoryCategory::kKvCache);
+  if (!kv_block.ok()) return kv_block.status();
+  for (const WeightBuffer& buffer : buffers) {
+    if (buffer.layer >= 0) continue;
+    absl::StatusOr<ArenaBlock> block =
+        take(static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype), MemoryCategory::kWeights);
+    if (!block.ok()) return block.status();
+    *buffer.tensor = Tensor{block->data, dtype, buffer.rows, buffer.cols};
+  }
+  const uint64_t layer_blocks = plan->resident_layers + plan->ring_slots;
+  if (const uint64_t fit = arena->BlocksThatFit(layer_bytes); layer_blocks > fit && settings.reclaim) {
+    settings.reclaim((layer_blocks - fit) * layer_bytes);
+  }
+
+  // 4. Weights, in the compute dtype: every layer into its host copy (and
+  //    on to backend memory when resident), the rest into the arena.
   report(LoadPhase::kLoadingWeights, 0, weight_bytes);
-  auto streamed = [&](const WeightSpec& spec) {
-    return spec.layer >= 0 && plan->layers[spec.layer] == LayerPlacement::kStreamed;
-  };
+  // Layers go through their host copies; the rest (and layers whose host
+  // memory runs short) straight to backend memory.
+  auto via_host = [&](const WeightSpec& spec) { return spec.layer >= 0 && settings.allow_streaming; };
   // Declared after `loaded`, so destroyed first on every return: the
   // uploader waits for its copies before the arena blocks they write go back.
   ParallelReader reader;
@@ -226,7 +263,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   uint64_t direct_resident_bytes = 0;
   for (const WeightSpec& spec : specs) {
     const TensorInfo* info = (*files)->Find(spec.name);
-    if (!streamed(spec) && info->dtype == dtype) direct_resident_bytes += info->bytes();
+    if (!via_host(spec) && info->dtype == dtype) direct_resident_bytes += info->bytes();
   }
   if (direct_resident_bytes > 0) {
     absl::StatusOr<std::unique_ptr<WeightUploader>> created = WeightUploader::Create(
@@ -234,22 +271,37 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     if (!created.ok()) return created.status();
     uploader = *std::move(created);
   }
-  std::vector<std::byte*> layer_blocks(c.num_hidden_layers, nullptr);
+  // Every layer that may stream or give way keeps a host copy; a resident
+  // layer whose copy the host cannot pin stays resident for good.
+  loaded->residency = std::make_unique<ModelResidency>(backend, arena, c.num_hidden_layers, layer_bytes,
+                                                       ResidencyPlan::kRingSlots);
+  ModelResidency& residency = *loaded->residency;
+  std::vector<const std::byte*> layer_layout(c.num_hidden_layers, nullptr);
+  std::vector<std::byte*> host_copy(c.num_hidden_layers, nullptr), device_block(c.num_hidden_layers, nullptr);
+  // Set when a planned resident layer found no block (the free memory was
+  // in pieces the plan's byte count did not see): it and the layers after
+  // it stream instead, from their host copies.
+  bool out_of_blocks = false;
   auto place_layer = [&](int64_t layer) -> absl::Status {
-    std::byte* base;
-    if (plan->layers[layer] == LayerPlacement::kResident) {
-      absl::StatusOr<ArenaBlock> block = take(layer_bytes, MemoryCategory::kWeights);
-      if (!block.ok()) return block.status();
-      base = block->data;
-    } else {
+    bool resident = plan->layers[layer] == LayerPlacement::kResident && !out_of_blocks;
+    if (settings.allow_streaming) {
       const absl::Time allocating = absl::Now();
-      absl::StatusOr<std::byte*> host = backend->AllocateHostMemory(layer_bytes);
+      absl::StatusOr<std::byte*> host = residency.AllocateHostCopy(layer);
       loaded->timings.host_alloc_seconds += absl::ToDoubleSeconds(absl::Now() - allocating);
-      if (!host.ok()) return host.status();
-      loaded->host_blocks.push_back({*host, layer_bytes});
-      base = *host;
+      if (!host.ok() && !resident) return host.status();
+      if (host.ok()) host_copy[layer] = *host;
     }
-    layer_blocks[layer] = base;
+    if (resident) {
+      absl::StatusOr<std::byte*> device = residency.AllocateDeviceBlock(layer);
+      if (!device.ok() && host_copy[layer] == nullptr) return device.status();
+      if (device.ok()) {
+        device_block[layer] = *device;
+      } else {
+        out_of_blocks = true;
+      }
+    }
+    std::byte* base = host_copy[layer] != nullptr ? host_copy[layer] : device_block[layer];
+    layer_layout[layer] = base;
     for (const WeightBuffer& buffer : buffers) {
       if (buffer.layer != layer) continue;
       *buffer.tensor = Tensor{base, dtype, buffer.rows, buffer.cols};
@@ -257,24 +309,32 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     }
     return absl::OkStatus();
   };
+  // A resident layer with a host copy is read into it whole, then copied to
+  // its device block on the copy queue while the next layer is read.
+  uint64_t layer_weight_bytes = 0;  // unaligned, for the timings
+  for (const WeightBuffer& buffer : buffers) {
+    if (buffer.layer == 0) layer_weight_bytes += static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype);
+  }
+  auto finish_layer = [&](int64_t layer) {
+    if (layer < 0 || host_copy[layer] == nullptr || device_block[layer] == nullptr) return;
+    backend->CopyToDevice(host_copy[layer], device_block[layer], layer_bytes);
+    loaded->timings.resident_bytes += layer_weight_bytes;
+  };
+  int64_t open_layer = -1;
   uint64_t done = 0;
-  size_t next_buffer = 0;  // buffers are taken in the order their first tensor loads
   for (const WeightSpec& spec : specs) {
     if (settings.cancelled && settings.cancelled()) return absl::CancelledError("load cancelled");
-    if (spec.layer >= 0 && layer_blocks[spec.layer] == nullptr) {
+    if (spec.layer != open_layer) {
+      finish_layer(open_layer);
+      open_layer = spec.layer;
+    }
+    if (spec.layer >= 0 && layer_layout[spec.layer] == nullptr) {
       if (absl::Status placed = place_layer(spec.layer); !placed.ok()) return placed;
-    } else if (spec.layer < 0 && spec.target->data == nullptr) {
-      while (buffers[next_buffer].layer >= 0) ++next_buffer;
-      const WeightBuffer& buffer = buffers[next_buffer++];
-      absl::StatusOr<ArenaBlock> block =
-          take(static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype), MemoryCategory::kWeights);
-      if (!block.ok()) return block.status();
-      *buffer.tensor = Tensor{block->data, dtype, buffer.rows, buffer.cols};
     }
     const TensorInfo* info = (*files)->Find(spec.name);
     const Tensor part = spec.target->Rows(spec.row_offset, spec.rows);
     const absl::Time copy_began = absl::Now();
-    if (streamed(spec)) {
+    if (spec.layer >= 0 && host_copy[spec.layer] != nullptr) {
       if (absl::Status copied = CopyToHostBlock(**files, *info, part, reader); !copied.ok()) return copied;
       loaded->timings.host_bytes += part.bytes();
       loaded->timings.host_seconds += absl::ToDoubleSeconds(absl::Now() - copy_began);
@@ -289,6 +349,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     done += part.bytes();
     report(LoadPhase::kLoadingWeights, done, weight_bytes);
   }
+  finish_layer(open_layer);
   const absl::Time finishing = absl::Now();
   if (absl::Status finished = WaitForResidentWeights(backend, uploader.get()); !finished.ok()) return finished;
   loaded->timings.resident_seconds += absl::ToDoubleSeconds(absl::Now() - finishing);
@@ -296,27 +357,16 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   if (c.tie_word_embeddings) weights.lm_head = weights.embed;
   loaded->weight_bytes = weight_bytes;
 
-  // 4. Ring buffer, workspace and KV cache.
+  // 5. The KV cache's pages, the model, and the ring.
   report(LoadPhase::kAllocatingKvCache, done, weight_bytes);
-  if (plan->streamed_layers > 0) {
-    absl::StatusOr<ArenaBlock> ring = take(plan->ring_bytes, MemoryCategory::kRingBuffer);
-    if (!ring.ok()) return ring.status();
-    std::vector<const std::byte*> streamed;
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      if (plan->layers[l] == LayerPlacement::kStreamed) streamed.push_back(layer_blocks[l]);
-    }
-    loaded->ring = std::make_unique<WeightRing>(backend, ring->data, plan->ring_slots, layer_bytes, std::move(streamed));
-  }
-  absl::StatusOr<ArenaBlock> workspace = take(workspace_bytes, MemoryCategory::kWorkspace);
-  if (!workspace.ok()) return workspace.status();
   const int slots = plan->kv_sequences;
-  absl::StatusOr<ArenaBlock> kv_block = take(kv_shape.BytesPerSequence() * slots, MemoryCategory::kKvCache);
-  if (!kv_block.ok()) return kv_block.status();
   loaded->kv_cache = std::make_unique<KvCache>(kv_shape, slots, *kv_block);
   workspace_shape.max_batch = slots;  // never more rows than sequences can be live
   loaded->model = std::make_unique<LlamaModel>(
       c, backend, std::move(weights), LlamaModel::MakeWorkspace(c, workspace_shape, dtype, *workspace, backend),
-      loaded->kv_cache->layout(), loaded->ring.get(), std::move(layer_blocks));
+      loaded->kv_cache->layout(), std::move(layer_layout));
+  // The ring's slots last: every layer is in place by now.
+  if (absl::Status attached = residency.Attach(loaded->model.get()); !attached.ok()) return attached;
   loaded->timings.total_seconds = absl::ToDoubleSeconds(absl::Now() - began);
   report(LoadPhase::kReady, done, weight_bytes);
   return loaded;

@@ -10,7 +10,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,8 +18,8 @@
 #include "daemon/backend/backend.h"
 #include "daemon/engine/kv_cache.h"
 #include "daemon/engine/llama_model.h"
+#include "daemon/engine/model_residency.h"
 #include "daemon/engine/residency_plan.h"
-#include "daemon/engine/weight_ring.h"
 #include "daemon/memory/arena.h"
 
 namespace djinn {
@@ -38,20 +37,32 @@ struct LoadSettings {
   int max_sequences = 0;           // 0: kDefaultMaxSequences, lowered to what fits
   std::function<void(const LoadProgress&)> on_progress;
   std::function<bool()> cancelled;  // polled between tensors
-  // Stream layers that do not fit through a ring buffer (residency_plan.h);
-  // false: every layer resident or RESOURCE_EXHAUSTED.
+  // Stream layers that do not fit through a ring buffer (residency_plan.h),
+  // and keep a host copy of every layer so that resident ones can give way
+  // to other models later (model_residency.h); false: every layer resident
+  // (no host copies) or RESOURCE_EXHAUSTED.
   bool allow_streaming = true;
+  // Device memory other models could give back (ResidencyManager): the plan
+  // counts it as free, and `reclaim` is asked for what the arena lacks
+  // before anything is allocated. Unset: only the arena's free bytes.
+  std::function<uint64_t()> reclaimable_bytes;
+  std::function<void(uint64_t bytes)> reclaim;
+  // The largest free range reclaiming everything would leave (the KV cache,
+  // workspace and fixed weights each need one).
+  std::function<uint64_t()> largest_reclaimable_range;
 };
 
 constexpr int kDefaultMaxSequences = 8;
 
 // Where a load's time went, for the log and the load-speed benchmark.
 struct LoadTimings {
-  uint64_t resident_bytes = 0;  // weights copied into backend memory
+  // Weights copied into backend memory: the fixed weights and the resident
+  // layers (from their host copies, when they have one).
+  uint64_t resident_bytes = 0;
   // Copying them, up to when the last copy had finished (not counting time
   // spent on streamed layers while resident copies ran).
   double resident_seconds = 0;
-  uint64_t host_bytes = 0;      // streamed layers copied into host memory
+  uint64_t host_bytes = 0;      // layers copied into their host copies
   double host_seconds = 0;
   double host_alloc_seconds = 0;  // allocating (pinning) that host memory
   double total_seconds = 0;     // the whole load
@@ -67,10 +78,9 @@ struct LoadedWeights {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<KvCache> kv_cache;
-  ResidencyPlan plan;
-  std::unique_ptr<WeightRing> ring;  // null when every layer is resident
-  std::vector<ArenaBlock> blocks;
-  std::vector<std::pair<std::byte*, uint64_t>> host_blocks;  // streamed layers (AllocateHostMemory)
+  ResidencyPlan plan;  // as loaded; residency moves layers since
+  std::unique_ptr<ModelResidency> residency;
+  std::vector<ArenaBlock> blocks;  // fixed weights, workspace, KV cache
   uint64_t weight_bytes = 0;  // as held by the backend
   LoadTimings timings;
   Arena* arena = nullptr;

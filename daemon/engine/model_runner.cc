@@ -28,8 +28,14 @@ struct ModelRunner::Sequence {
   int priority = 0;
 };
 
-ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued)
-    : weights_(std::move(weights)), max_queued_(max_queued) {
+ModelRunner::ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued,
+                         std::shared_ptr<ResidencyManager> residency_manager)
+    : weights_(std::move(weights)), max_queued_(max_queued), residency_manager_(std::move(residency_manager)) {
+  {
+    absl::MutexLock lock(&compute_mutex_);
+    PublishResidency();
+  }
+  if (residency_manager_ != nullptr) residency_manager_->Add(this);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -39,6 +45,11 @@ ModelRunner::~ModelRunner() {
     stopping_ = true;
   }
   thread_.join();
+  if (residency_manager_ != nullptr) {
+    residency_manager_->Remove(this);
+    weights_.reset();  // its memory goes back now, for the others to use
+    residency_manager_->Rebalance();
+  }
 }
 
 absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const GenerationRequest& request) {
@@ -136,13 +147,48 @@ RingCounters ModelRunner::ring_counters() const {
   return ring_counters_;
 }
 
-void ModelRunner::PublishRingCounters() {
-  if (weights_->ring == nullptr) return;
+ResidencySnapshot ModelRunner::residency() const {
+  absl::MutexLock lock(&mutex_);
+  return residency_;
+}
+
+void ModelRunner::PublishResidency() {
   // A copy under the short lock: Stats must not wait for a forward pass
   // (compute_mutex_), which can take a second while weights stream.
-  const RingCounters counters = weights_->ring->counters();
+  const RingCounters counters = weights_->residency->ring_counters();
+  const ResidencySnapshot residency = weights_->residency->Snapshot();
   absl::MutexLock lock(&mutex_);
   ring_counters_ = counters;
+  residency_ = residency;
+}
+
+uint64_t ModelRunner::EvictableBytes() {
+  absl::MutexLock lock(&compute_mutex_);
+  return weights_->residency->EvictableBytes();
+}
+
+std::vector<ArenaBlock> ModelRunner::EvictableBlocks() {
+  absl::MutexLock lock(&compute_mutex_);
+  return weights_->residency->EvictableBlocks();
+}
+
+uint64_t ModelRunner::Evict(uint64_t bytes) {
+  absl::MutexLock lock(&compute_mutex_);
+  const uint64_t freed = weights_->residency->Evict(bytes);
+  PublishResidency();
+  return freed;
+}
+
+uint64_t ModelRunner::WantedBytes() {
+  absl::MutexLock lock(&compute_mutex_);
+  return weights_->residency->WantedBytes();
+}
+
+int64_t ModelRunner::Promote() {
+  absl::MutexLock lock(&compute_mutex_);
+  const int64_t promoted = weights_->residency->Promote();
+  PublishResidency();
+  return promoted;
 }
 
 absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<int32_t>& tokens) {
@@ -159,7 +205,7 @@ absl::StatusOr<std::vector<float>> ModelRunner::ScoreTokens(const std::vector<in
   {
     absl::MutexLock lock(&compute_mutex_);
     weights_->model->Score(tokens, weights_->kv_cache->Pages(*slot), all);
-    PublishRingCounters();
+    PublishResidency();
   }
   weights_->kv_cache->Release(*slot);
   return all;
@@ -212,6 +258,12 @@ void ModelRunner::Loop() {
       }
       running_count_ = static_cast<int>(running_.size());
     }
+    if (!active_ && residency_manager_ != nullptr) {
+      // Before the first pass: this model's streamed layers may take the
+      // room idle models give back.
+      residency_manager_->Activate(this);
+      active_ = true;
+    }
     // Cancelled sequences leave first, then new ones prefill their prompts
     // (together), then every running sequence advances one token in one
     // batched step.
@@ -231,8 +283,16 @@ void ModelRunner::Loop() {
     if (running_.empty()) {
       // Nothing left to run: the next pass is a new prompt's, and with
       // streamed layers its first blocks can be on their way already.
-      absl::MutexLock lock(&compute_mutex_);
-      weights_->model->PrefetchWeights();
+      {
+        absl::MutexLock lock(&compute_mutex_);
+        weights_->model->PrefetchWeights();
+      }
+      bool idle;
+      {
+        absl::MutexLock lock(&mutex_);
+        idle = queue_.empty();
+      }
+      if (idle) Deactivate();
     }
   }
 }
@@ -244,7 +304,7 @@ int64_t ModelRunner::PromptRowsFor(int64_t decode_rows) const {
   // beside decoding sequences are held to a share that keeps their next
   // token from waiting long; with streamed layers every pass costs the copy
   // anyway, and the most rows per pass mean the fewest passes.
-  if (decode_rows > 0 && weights_->ring == nullptr) return std::min(rows, std::max<int64_t>(kMixedPromptRows, 1));
+  if (decode_rows > 0 && weights_->residency->ring() == nullptr) return std::min(rows, std::max<int64_t>(kMixedPromptRows, 1));
   return rows;
 }
 
@@ -282,7 +342,7 @@ void ModelRunner::RunPass() {
     absl::MutexLock lock(&compute_mutex_);
     const std::span<const int32_t> ids = weights_->model->Step(decode_rows_, prompt_chunks_);
     chosen.assign(ids.begin(), ids.end());
-    PublishRingCounters();
+    PublishResidency();
   }
   std::vector<Sequence*> finished;
   size_t next = 0;
@@ -357,8 +417,20 @@ void ModelRunner::ReleaseKv(Sequence& sequence) {
   if (sequence.slot < 0) return;  // still queued
   weights_->kv_cache->Release(sequence.slot);
   sequence.slot = -1;
-  absl::MutexLock lock(&mutex_);
-  --running_count_;
+  bool idle;
+  {
+    absl::MutexLock lock(&mutex_);
+    idle = --running_count_ == 0 && queue_.empty();
+  }
+  // Idle before the stream's last event too: a client that has seen its
+  // request end finds this model able to give way to others.
+  if (idle) Deactivate();
+}
+
+void ModelRunner::Deactivate() {
+  if (!active_ || residency_manager_ == nullptr) return;
+  residency_manager_->Deactivate(this);
+  active_ = false;
 }
 
 void ModelRunner::Fail(Sequence& sequence, absl::Status error) {

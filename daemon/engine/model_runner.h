@@ -20,6 +20,7 @@
 #include "daemon/engine/generation.h"
 #include "daemon/engine/generation_stream.h"
 #include "daemon/engine/model_loader.h"
+#include "daemon/engine/residency_manager.h"
 
 namespace djinn {
 
@@ -31,7 +32,7 @@ struct RunnerCounters {
   uint64_t generated_tokens_total = 0;
 };
 
-class ModelRunner {
+class ModelRunner : public ResidencyMember {
  public:
   // Requests waiting for KV pages, at most; Submit refuses more.
   static constexpr int kDefaultMaxQueued = 1024;
@@ -42,9 +43,13 @@ class ModelRunner {
   // more for a prompt.
   static constexpr int64_t kMixedPromptRows = 512;
 
-  explicit ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued = kDefaultMaxQueued);
+  // With a `residency_manager`, the model's layers are shared with the
+  // other models it manages: the runner activates the model before it runs
+  // requests and deactivates it when it has none left.
+  explicit ModelRunner(std::unique_ptr<LoadedWeights> weights, int max_queued = kDefaultMaxQueued,
+                       std::shared_ptr<ResidencyManager> residency_manager = nullptr);
   // Finishes every queued and running request first (see Drain).
-  ~ModelRunner();
+  ~ModelRunner() override;
 
   // Validates and tokenizes the request (INVALID_ARGUMENT for an empty or too
   // long prompt, out-of-range token ids, bad sampling parameters), then queues
@@ -65,8 +70,18 @@ class ModelRunner {
 
   const LoadedWeights& weights() const { return *weights_; }
   RunnerCounters counters() const;
-  // What the model's weight ring has copied (zero when nothing streams).
+  // What the model's weight rings have copied (zero when nothing streamed).
   RingCounters ring_counters() const;
+  // Where its layers are now, and how they have moved.
+  ResidencySnapshot residency() const;
+
+  // ResidencyMember, for the ResidencyManager.
+  uint64_t EvictableBytes() override;
+  uint64_t Evict(uint64_t bytes) override;
+  uint64_t WantedBytes() override;
+  int64_t Promote() override;
+  uint64_t LayerBytes() override { return weights_->residency->layer_bytes(); }
+  std::vector<ArenaBlock> EvictableBlocks() override;
 
  private:
   struct Sequence;
@@ -83,11 +98,15 @@ class ModelRunner {
   bool Accept(Sequence& sequence, int32_t token);
   void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
               std::vector<int32_t> last_tokens = {});
-  // Copies the weight ring's counters for ring_counters(); called after
-  // every forward pass, under compute_mutex_.
-  void PublishRingCounters();
-  // Gives back the KV pages of an admitted sequence.
+  // Copies the ring's counters and the residency for ring_counters() and
+  // residency(); called after every forward pass and placement change,
+  // under compute_mutex_.
+  void PublishResidency();
+  // Gives back the KV pages of an admitted sequence; the last one to go
+  // with none queued makes the model idle (Deactivate).
   void ReleaseKv(Sequence& sequence);
+  // Tells the residency manager the model has nothing to run (runner thread).
+  void Deactivate();
   // Ends `sequence` with an error event, giving back its KV pages first.
   void Fail(Sequence& sequence, absl::Status error);
   // The queued request to admit next: highest priority + seconds waited,
@@ -107,6 +126,9 @@ class ModelRunner {
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   RunnerCounters counters_ ABSL_GUARDED_BY(mutex_);
   RingCounters ring_counters_ ABSL_GUARDED_BY(mutex_);
+  ResidencySnapshot residency_ ABSL_GUARDED_BY(mutex_);
+  const std::shared_ptr<ResidencyManager> residency_manager_;
+  bool active_ = false;  // runner thread only: activated with the manager
   // Serialises model use between the runner thread and ScoreTokens.
   absl::Mutex compute_mutex_;
   std::thread thread_;

@@ -116,7 +116,9 @@ ResidencyPlan Build(const PlanInputs& in, int64_t resident, int ring_capacity, i
   std::string kv = absl::StrCat("KV cache: ", Sequences(sequences), " x ", FormatBytes(in.kv_bytes_per_sequence), " = ",
                                 FormatBytes(plan.kv_bytes), " (", in.wanted_sequences, " wanted");
   if (sequences < in.wanted_sequences) {
-    if (plan.ring_slots == 0) {
+    if (in.contiguous_sequences > 0 && sequences == in.contiguous_sequences) {
+      absl::StrAppend(&kv, "; the largest free range the budget can offer holds no more");
+    } else if (plan.ring_slots == 0) {
       absl::StrAppend(&kv, "; no more fit beside the fixed weights, the workspace and ",
                       in.layers == 1 ? "the one layer" : absl::StrCat("all ", in.layers, " layers"));
     } else {
@@ -179,7 +181,8 @@ absl::StatusOr<ResidencyPlan> PlanResidency(const PlanInputs& in) {
   if (!AllResidentTotalFits(in)) {
     return absl::InvalidArgumentError("the model's sizes add up to more than 2^64 bytes");
   }
-  const int wanted = in.wanted_sequences;
+  const int wanted = in.contiguous_sequences > 0 ? std::min(in.wanted_sequences, in.contiguous_sequences)
+                                                 : in.wanted_sequences;
   const uint64_t kv = in.kv_bytes_per_sequence;
 
   // Steps 2 and 3: every layer resident.

@@ -67,6 +67,10 @@ struct PlanInputs {
   uint64_t kv_bytes_per_sequence = 0;
   int wanted_sequences = 1;         // >= 1
   bool allow_streaming = true;      // false: all resident or RESOURCE_EXHAUSTED
+  // The KV cache is one block: no more sequences than the largest free
+  // range the budget can offer holds (other models' layers give way in
+  // pieces). 0: no such limit.
+  int contiguous_sequences = 0;
 };
 
 enum class LayerPlacement { kResident, kStreamed };

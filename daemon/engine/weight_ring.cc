@@ -6,9 +6,14 @@
 
 namespace djinn {
 
-WeightRing::WeightRing(Backend* backend, std::byte* ring, int slots, uint64_t block_bytes,
-                       std::vector<const std::byte*> host_blocks)
-    : backend_(backend), ring_(ring), slots_(slots), block_bytes_(block_bytes), host_blocks_(std::move(host_blocks)) {
+WeightRing::WeightRing(Backend* backend, std::vector<std::byte*> slots, uint64_t block_bytes,
+                       std::vector<const std::byte*> host_blocks, RingCounters counters)
+    : backend_(backend),
+      slot_memory_(std::move(slots)),
+      slots_(static_cast<int>(slot_memory_.size())),
+      block_bytes_(block_bytes),
+      host_blocks_(std::move(host_blocks)),
+      counters_(counters) {
   if (slots_ < 1) std::abort();  // the planner never makes a ring without slots
   pass_start_ = backend_->CreateEvent();
   for (int s = 0; s < slots_; ++s) {

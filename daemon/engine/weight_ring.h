@@ -65,9 +65,12 @@ struct RingCounters {
 class WeightRing {
  public:
   // `host_blocks[i]` is the host copy (Backend::AllocateHostMemory) of the
-  // i-th streamed layer, `block_bytes` long; `ring` holds `slots` blocks.
-  WeightRing(Backend* backend, std::byte* ring, int slots, uint64_t block_bytes,
-             std::vector<const std::byte*> host_blocks);
+  // i-th streamed layer, `block_bytes` long; each of `slots` (backend
+  // memory) holds one block.
+  // The counters start from `counters` (a ring that replaces another for a
+  // new set of streamed layers carries on its predecessor's).
+  WeightRing(Backend* backend, std::vector<std::byte*> slots, uint64_t block_bytes,
+             std::vector<const std::byte*> host_blocks, RingCounters counters = {});
 
   // `direct`: the pass is issued now, not recorded for replays, so it may
   // use blocks Prefetch copied.
@@ -100,7 +103,7 @@ class WeightRing {
   void CollectTimings();
 
  private:
-  std::byte* Slot(int index) const { return ring_ + static_cast<uint64_t>(index % slots_) * block_bytes_; }
+  std::byte* Slot(int index) const { return slot_memory_[index % slots_]; }
   // Copies every block whose slot is free, up to `slots` ahead of the
   // oldest block not yet released.
   void CopyAhead();
@@ -109,7 +112,7 @@ class WeightRing {
   void StartCopies();
 
   Backend* const backend_;
-  std::byte* const ring_;
+  const std::vector<std::byte*> slot_memory_;
   const int slots_;
   const uint64_t block_bytes_;
   const std::vector<const std::byte*> host_blocks_;

@@ -70,6 +70,15 @@ void Arena::Free(const ArenaBlock& block) {
   }
 }
 
+ArenaBlock Arena::Recategorize(const ArenaBlock& block, MemoryCategory category) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  usage_.by_category[static_cast<int>(block.category)] -= block.size;
+  usage_.by_category[static_cast<int>(category)] += block.size;
+  ArenaBlock moved = block;
+  moved.category = category;
+  return moved;
+}
+
 ArenaUsage Arena::Usage() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return usage_;
@@ -79,6 +88,32 @@ uint64_t Arena::LargestFreeRange() const {
   std::lock_guard<std::mutex> lock(mutex_);
   uint64_t best = 0;
   for (const auto& [offset, size] : free_) best = std::max(best, size);
+  return best;
+}
+
+uint64_t Arena::BlocksThatFit(uint64_t bytes) const {
+  const uint64_t size = Aligned(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t blocks = 0;
+  for (const auto& [offset, range] : free_) blocks += range / size;
+  return blocks;
+}
+
+uint64_t Arena::LargestFreeRangeWith(const std::vector<ArenaBlock>& blocks) const {
+  std::map<uint64_t, uint64_t> ranges;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ranges = free_;
+  }
+  for (const ArenaBlock& block : blocks) {
+    if (block.size > 0) ranges[block.offset] = block.size;
+  }
+  uint64_t best = 0, start = 0, end = 0;
+  for (const auto& [offset, size] : ranges) {  // in offset order: merge touching ranges
+    if (offset != end) start = offset;
+    end = offset + size;
+    best = std::max(best, end - start);
+  }
   return best;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -47,8 +48,17 @@ class Arena {
   // RESOURCE_EXHAUSTED (with the sizes involved) if no free range fits.
   absl::StatusOr<ArenaBlock> Allocate(uint64_t bytes, MemoryCategory category);
   void Free(const ArenaBlock& block);
+  // The same memory, counted under `category` from now on (a layer's block
+  // that becomes a ring slot, and back).
+  ArenaBlock Recategorize(const ArenaBlock& block, MemoryCategory category);
   ArenaUsage Usage() const;
   uint64_t LargestFreeRange() const;
+  // How many blocks of `bytes` the free ranges hold (bytes > 0): what is
+  // free in pieces too small for one does not count.
+  uint64_t BlocksThatFit(uint64_t bytes) const;
+  // The largest free range there would be if `blocks` (allocated now) were
+  // freed too.
+  uint64_t LargestFreeRangeWith(const std::vector<ArenaBlock>& blocks) const;
 
  private:
   std::byte* const base_;

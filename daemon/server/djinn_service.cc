@@ -1,9 +1,13 @@
 #include "daemon/server/djinn_service.h"
 
+#include <set>
+#include <string>
 #include <tuple>
+#include <utility>
 
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "daemon/server/inter_token_timer.h"
 #include "daemon/server/proto_convert.h"
 
 #ifndef DJINN_VERSION
@@ -17,6 +21,12 @@ namespace {
 // gRPC's synchronous API has no cancellation callback, so we poll; the engine
 // is never blocked by it.
 constexpr absl::Duration kCancellationPoll = absl::Milliseconds(20);
+
+// Drops the series of `family` with exactly `labels`, if there is one.
+template <typename T>
+void RemoveSeries(metrics::Family<T>& family, const metrics::Labels& labels) {
+  if (family.Has(labels)) family.Remove(&family.Add(labels));
+}
 
 }  // namespace
 
@@ -93,7 +103,56 @@ DjinnService::DjinnService(ModelRegistry* registry, Backend* backend, Arena* are
       ring_stall_seconds_counter_(metrics::BuildCounter()
                                       .Name("djinn_ring_stall_seconds_total")
                                       .Help("Time spent in the waits djinn_ring_stalls_total counts.")
-                                      .Register(*metrics->registry())) {
+                                      .Register(*metrics->registry())),
+      ring_used_gauge_(metrics::BuildGauge()
+                           .Name("djinn_ring_buffer_used_bytes")
+                           .Help("Bytes of a model's ring buffer slots holding layer blocks (all of it once a "
+                                 "streaming pass ran).")
+                           .Register(*metrics->registry())),
+      promotions_counter_(metrics::BuildCounter()
+                              .Name("djinn_residency_promotions_total")
+                              .Help("Layers of a model promoted into device memory (from their host copies) when "
+                                    "it became busy or memory came free.")
+                              .Register(*metrics->registry())),
+      promoted_bytes_counter_(metrics::BuildCounter()
+                                  .Name("djinn_residency_promoted_bytes_total")
+                                  .Help("Bytes the promotions of a model's layers copied host-to-device.")
+                                  .Register(*metrics->registry())),
+      evictions_counter_(metrics::BuildCounter()
+                             .Name("djinn_residency_evictions_total")
+                             .Help("Layers of a model that gave their device memory to another model (they stream "
+                                   "until promoted again).")
+                             .Register(*metrics->registry())),
+      queued_gauge_(metrics::BuildGauge()
+                        .Name("djinn_generate_requests_queued")
+                        .Help("Generate requests waiting for KV-cache pages (a slot in the running batch).")
+                        .Register(*metrics->registry())),
+      running_gauge_(metrics::BuildGauge()
+                         .Name("djinn_running_sequences")
+                         .Help("Sequences in a model's running batch: each forward pass advances every one.")
+                         .Register(*metrics->registry())),
+      device_memory_total_gauge_(metrics::BuildGauge()
+                                     .Name("djinn_device_memory_total_bytes")
+                                     .Help("The device's memory as its driver reports it (cudaMemGetInfo; on the "
+                                           "CPU backend the host's MemTotal).")
+                                     .Register(*metrics->registry())),
+      device_memory_used_gauge_(metrics::BuildGauge()
+                                    .Name("djinn_device_memory_used_bytes")
+                                    .Help("Device memory in use by every process as the driver reports it, this "
+                                          "daemon's budget and context included (on the CPU backend "
+                                          "MemTotal - MemAvailable).")
+                                    .Register(*metrics->registry())),
+      build_info_gauge_(metrics::BuildGauge()
+                            .Name("djinn_build_info")
+                            .Help("Always 1; the version label is djinnd's version.")
+                            .Register(*metrics->registry())),
+      start_time_gauge_(metrics::BuildGauge()
+                            .Name("djinn_start_time_seconds")
+                            .Help("Unix time the daemon's service started; Stats.uptime_seconds counts from it.")
+                            .Register(*metrics->registry())),
+      device_id_(backend->Describe().id) {
+  build_info_gauge_.Add({{"version", DJINN_VERSION}}).Set(1);
+  start_time_gauge_.Add({}).Set(absl::ToDoubleSeconds(started_ - absl::UnixEpoch()));
   collect_callback_ = metrics_->registry()->AddCollectCallback([this] { ExportGauges(); });
 }
 
@@ -153,6 +212,7 @@ grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::Gene
 
   counters_.started.fetch_add(1);
   metrics_->GenerateStarted(model);
+  InterTokenTimer inter_token(&metrics_->InterTokenLatency(model));
   GenerationUsage usage;
   auto end = [&](RequestOutcome outcome, grpc::Status status) {
     (outcome == RequestOutcome::kCompleted   ? counters_.completed
@@ -188,6 +248,7 @@ grpc::Status DjinnService::Generate(grpc::ServerContext* context, const v1::Gene
       (*stream)->Cancel();
       return end(RequestOutcome::kCancelled, grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
     }
+    inter_token.Written(event.token_ids.size(), absl::Now());
     if (event.finish == FinishReason::kCancelled) return end(RequestOutcome::kCancelled, grpc::Status::OK);
     if (event.finish != FinishReason::kNone) return end(RequestOutcome::kCompleted, grpc::Status::OK);
   }
@@ -226,24 +287,30 @@ v1::StatsResponse DjinnService::Snapshot() const {
     model->set_name(info.name);
     model->set_state(ToProto(info.state));
     model->set_weight_bytes(info.weight_bytes);
-    model->set_resident_bytes(info.plan.resident_weight_bytes);
-    model->set_streamed_bytes(info.plan.streamed_weight_bytes);
-    model->set_resident_layers(static_cast<uint32_t>(info.plan.resident_layers));
-    model->set_streamed_layers(static_cast<uint32_t>(info.plan.streamed_layers));
+    // Now, not as loaded: layers move between models.
+    const ResidencySnapshot& now = info.residency;
+    model->set_resident_bytes(info.fixed_weight_bytes() + now.resident_layer_bytes);
+    model->set_streamed_bytes(now.streamed_bytes);
+    model->set_resident_layers(static_cast<uint32_t>(now.resident_layers));
+    model->set_streamed_layers(static_cast<uint32_t>(now.streamed_layers));
     for (const std::string& line : info.plan.explanation) model->add_plan(line);
-    model->set_ring_buffer_bytes(info.plan.ring_bytes);
-    model->set_ring_buffer_slots(static_cast<uint32_t>(info.plan.ring_slots));
-    model->set_streamed_bytes_per_pass(info.plan.streamed_weight_bytes);
-    for (size_t l = 0, streamed = 0; l < info.plan.layers.size(); ++l) {
+    model->set_ring_buffer_bytes(now.ring_bytes);
+    model->set_ring_buffer_slots(static_cast<uint32_t>(now.ring_slots));
+    model->set_streamed_bytes_per_pass(now.streamed_bytes);
+    for (int64_t l = 0; l < now.resident_layers + now.streamed_layers; ++l) {
       v1::LayerResidency* layer = model->add_layers();
       layer->set_layer(static_cast<uint32_t>(l));
-      layer->set_bytes(info.plan.layer_bytes);
-      layer->set_resident(info.plan.layers[l] == LayerPlacement::kResident);
-      layer->set_ring_slot(layer->resident() ? -1 : static_cast<int32_t>(streamed++ % info.plan.ring_slots));
+      layer->set_bytes(now.layer_bytes);
+      layer->set_resident(l < now.resident_layers);
+      layer->set_ring_slot(layer->resident() ? -1 : static_cast<int32_t>((l - now.resident_layers) % now.ring_slots));
     }
-    host_bytes += info.plan.streamed_weight_bytes;
-    ring_capacity += info.plan.ring_bytes;
-    ring_slots += static_cast<uint32_t>(info.plan.ring_slots);
+    model->set_residency_promotions(now.counters.promotions);
+    model->set_residency_promoted_bytes(now.counters.promoted_bytes);
+    model->set_residency_evictions(now.counters.evictions);
+    model->set_host_copy_bytes(now.host_copy_bytes);
+    host_bytes += now.host_copy_bytes;
+    ring_capacity += now.ring_bytes;
+    ring_slots += static_cast<uint32_t>(now.ring_slots);
     h2d_bytes += info.ring.bytes_copied;
     h2d_seconds += info.ring.pass_seconds;
     timed_bytes += info.ring.timed_bytes;
@@ -306,36 +373,104 @@ void DjinnService::ExportGauges() {
   int ready = 0;
   for (const auto& model : stats.models()) ready += model.state() == v1::MODEL_STATE_READY ? 1 : 0;
   models_gauge_.Add({}).Set(ready);
+  ExportDeviceMemory();
+  std::set<std::string> listed;
   for (const ModelInfo& info : registry_->List()) {
-    const metrics::Labels labels{{"model", info.name}};
-    ring_capacity_gauge_.Add(labels).Set(static_cast<double>(info.plan.ring_bytes));
-    ring_utilization_gauge_.Add(labels).Set(info.plan.ring_bytes > 0 && info.ring.passes > 0 ? 1.0 : 0.0);
-    streamed_per_pass_gauge_.Add(labels).Set(static_cast<double>(info.plan.streamed_weight_bytes));
-    for (auto [placement, bytes, layers] :
-         {std::tuple{"resident", info.plan.resident_weight_bytes, info.plan.resident_layers},
-          std::tuple{"streamed", info.plan.streamed_weight_bytes, info.plan.streamed_layers}}) {
-      const metrics::Labels where{{"model", info.name}, {"placement", placement}};
-      model_weight_bytes_gauge_.Add(where).Set(static_cast<double>(bytes));
-      model_layers_gauge_.Add(where).Set(static_cast<double>(layers));
-    }
-    // Counters only go up: add what is new since the last scrape.
-    metrics::Counter& bytes = h2d_bytes_counter_.Add(labels);
-    bytes.Increment(static_cast<double>(info.ring.bytes_copied) - bytes.Value());
-    metrics::Counter& seconds = h2d_seconds_counter_.Add(labels);
-    seconds.Increment(info.ring.pass_seconds - seconds.Value());
-    metrics::Counter& copying = h2d_copy_seconds_counter_.Add(labels);
-    copying.Increment(info.ring.copy_seconds - copying.Value());
-    h2d_rate_gauge_.Add(labels).Set(info.ring.copy_seconds > 0 ? info.ring.timed_bytes / info.ring.copy_seconds : 0);
-    for (auto [waiting, stalls, stall_seconds] :
-         {std::tuple{"compute", info.ring.compute_stalls, info.ring.compute_stall_seconds},
-          std::tuple{"copy", info.ring.copy_stalls, info.ring.copy_stall_seconds}}) {
-      const metrics::Labels stall_labels{{"model", info.name}, {"waiting", waiting}};
-      metrics::Counter& count = ring_stalls_counter_.Add(stall_labels);
-      count.Increment(static_cast<double>(stalls) - count.Value());
-      metrics::Counter& time = ring_stall_seconds_counter_.Add(stall_labels);
-      time.Increment(stall_seconds - time.Value());
-    }
+    ExportModel(info);
+    listed.insert(info.name);
   }
+  for (const std::string& model : exported_models_) {
+    if (!listed.count(model)) DropModel(model);
+  }
+  exported_models_ = std::move(listed);
+}
+
+void DjinnService::ExportModel(const ModelInfo& info) {
+  const metrics::Labels labels{{"model", info.name}};
+  metrics_->ExportModelSeries(info.name);
+  queued_gauge_.Add(labels).Set(info.counters.queued);
+  running_gauge_.Add(labels).Set(info.counters.active);
+  const ResidencySnapshot& now = info.residency;
+  ring_capacity_gauge_.Add(labels).Set(static_cast<double>(now.ring_bytes));
+  // Every pass copies a block into every slot (a plan never has more slots
+  // than streamed layers) and no slot is ever emptied, so the ring is all
+  // used from the first streaming pass on.
+  const uint64_t ring_used = info.ring.passes > 0 ? now.ring_bytes : 0;
+  ring_used_gauge_.Add(labels).Set(static_cast<double>(ring_used));
+  ring_utilization_gauge_.Add(labels).Set(
+      now.ring_bytes > 0 ? static_cast<double>(ring_used) / static_cast<double>(now.ring_bytes) : 0.0);
+  streamed_per_pass_gauge_.Add(labels).Set(static_cast<double>(now.streamed_bytes));
+  for (auto [placement, bytes, layers] :
+       {std::tuple{"resident", info.fixed_weight_bytes() + now.resident_layer_bytes, now.resident_layers},
+        std::tuple{"streamed", now.streamed_bytes, now.streamed_layers}}) {
+    const metrics::Labels where{{"model", info.name}, {"placement", placement}};
+    model_weight_bytes_gauge_.Add(where).Set(static_cast<double>(bytes));
+    model_layers_gauge_.Add(where).Set(static_cast<double>(layers));
+  }
+  // Counters only go up: add what is new since the last scrape.
+  metrics::Counter& bytes = h2d_bytes_counter_.Add(labels);
+  bytes.Increment(static_cast<double>(info.ring.bytes_copied) - bytes.Value());
+  metrics::Counter& seconds = h2d_seconds_counter_.Add(labels);
+  seconds.Increment(info.ring.pass_seconds - seconds.Value());
+  metrics::Counter& copying = h2d_copy_seconds_counter_.Add(labels);
+  copying.Increment(info.ring.copy_seconds - copying.Value());
+  h2d_rate_gauge_.Add(labels).Set(info.ring.copy_seconds > 0 ? info.ring.timed_bytes / info.ring.copy_seconds : 0);
+  for (auto [waiting, stalls, stall_seconds] :
+       {std::tuple{"compute", info.ring.compute_stalls, info.ring.compute_stall_seconds},
+        std::tuple{"copy", info.ring.copy_stalls, info.ring.copy_stall_seconds}}) {
+    const metrics::Labels stall_labels{{"model", info.name}, {"waiting", waiting}};
+    metrics::Counter& count = ring_stalls_counter_.Add(stall_labels);
+    count.Increment(static_cast<double>(stalls) - count.Value());
+    metrics::Counter& time = ring_stall_seconds_counter_.Add(stall_labels);
+    time.Increment(stall_seconds - time.Value());
+  }
+  for (auto [family, value] : {std::pair{&promotions_counter_, now.counters.promotions},
+                               std::pair{&promoted_bytes_counter_, now.counters.promoted_bytes},
+                               std::pair{&evictions_counter_, now.counters.evictions}}) {
+    metrics::Counter& counter = family->Add(labels);
+    counter.Increment(static_cast<double>(value) - counter.Value());
+  }
+}
+
+// Only the series ExportModel computes from the model go: a gauge left behind
+// would report an unloaded model's queue or ring forever, and the counters
+// mirror engine counters that restart at zero if the name is loaded again.
+// ServerMetrics' request series stay (a Generate handler may still hold one
+// of them while it writes its last message).
+void DjinnService::DropModel(const std::string& model) {
+  const metrics::Labels labels{{"model", model}};
+  for (metrics::Family<metrics::Gauge>* family :
+       {&queued_gauge_, &running_gauge_, &ring_capacity_gauge_, &ring_used_gauge_, &ring_utilization_gauge_,
+        &streamed_per_pass_gauge_, &h2d_rate_gauge_}) {
+    RemoveSeries(*family, labels);
+  }
+  for (metrics::Family<metrics::Counter>* family :
+       {&h2d_bytes_counter_, &h2d_seconds_counter_, &h2d_copy_seconds_counter_, &promotions_counter_,
+        &promoted_bytes_counter_, &evictions_counter_}) {
+    RemoveSeries(*family, labels);
+  }
+  for (const char* placement : {"resident", "streamed"}) {
+    RemoveSeries(model_weight_bytes_gauge_, {{"model", model}, {"placement", placement}});
+    RemoveSeries(model_layers_gauge_, {{"model", model}, {"placement", placement}});
+  }
+  for (const char* waiting : {"compute", "copy"}) {
+    RemoveSeries(ring_stalls_counter_, {{"model", model}, {"waiting", waiting}});
+    RemoveSeries(ring_stall_seconds_counter_, {{"model", model}, {"waiting", waiting}});
+  }
+}
+
+void DjinnService::ExportDeviceMemory() {
+  const absl::StatusOr<DeviceMemoryUsage> usage = backend_->MemoryUsage();
+  if (!usage.ok()) {
+    // The series keep their last values; a scrape must not fail for this.
+    if (!device_memory_error_logged_.exchange(true)) {
+      LogWarning("cannot read device memory", {{"error", usage.status().ToString()}});
+    }
+    return;
+  }
+  const metrics::Labels labels{{"device", device_id_}};
+  device_memory_total_gauge_.Add(labels).Set(static_cast<double>(usage->total_bytes));
+  device_memory_used_gauge_.Add(labels).Set(static_cast<double>(usage->used_bytes));
 }
 
 }  // namespace djinn

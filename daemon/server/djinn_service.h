@@ -5,6 +5,7 @@
 #define DJINN_DAEMON_SERVER_DJINN_SERVICE_H_
 
 #include <atomic>
+#include <set>
 #include <string>
 
 #include "absl/time/time.h"
@@ -40,7 +41,13 @@ class DjinnService final : public v1::Djinn::Service {
     std::atomic<uint64_t> started{0}, completed{0}, cancelled{0}, failed{0};
   };
 
+  // At every scrape (the registry's collect callback; scrapes run one at a
+  // time): the gauges and engine-derived counters, from one snapshot.
   void ExportGauges();
+  void ExportDeviceMemory();
+  void ExportModel(const ModelInfo& info);
+  // Drops a model's ExportModel series once it is no longer listed.
+  void DropModel(const std::string& model);
 
   ModelRegistry* const registry_;
   Backend* const backend_;
@@ -63,6 +70,22 @@ class DjinnService final : public v1::Djinn::Service {
   metrics::Family<metrics::Gauge>& h2d_rate_gauge_;
   metrics::Family<metrics::Counter>& ring_stalls_counter_;
   metrics::Family<metrics::Counter>& ring_stall_seconds_counter_;
+  metrics::Family<metrics::Gauge>& ring_used_gauge_;
+  metrics::Family<metrics::Counter>& promotions_counter_;
+  metrics::Family<metrics::Counter>& promoted_bytes_counter_;
+  metrics::Family<metrics::Counter>& evictions_counter_;
+  metrics::Family<metrics::Gauge>& queued_gauge_;
+  metrics::Family<metrics::Gauge>& running_gauge_;
+  metrics::Family<metrics::Gauge>& device_memory_total_gauge_;
+  metrics::Family<metrics::Gauge>& device_memory_used_gauge_;
+  metrics::Family<metrics::Gauge>& build_info_gauge_;
+  metrics::Family<metrics::Gauge>& start_time_gauge_;
+  // Models ExportGauges exported at the last scrape (only it touches this).
+  std::set<std::string> exported_models_;
+  // Which device the device-memory gauges describe ("cpu", "cuda:0").
+  const std::string device_id_;
+  // A device that cannot report its memory is logged once, not every scrape.
+  std::atomic<bool> device_memory_error_logged_{false};
   uint64_t collect_callback_ = 0;
 };
 

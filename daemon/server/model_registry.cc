@@ -37,7 +37,10 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(const std::
 }
 
 ModelRegistry::ModelRegistry(std::string model_root, Backend* backend, Arena* arena)
-    : model_root_(std::move(model_root)), backend_(backend), arena_(arena) {}
+    : model_root_(std::move(model_root)),
+      backend_(backend),
+      arena_(arena),
+      residency_manager_(std::make_shared<ResidencyManager>(arena)) {}
 
 ModelRegistry::~ModelRegistry() { Clear(); }
 
@@ -80,17 +83,22 @@ absl::StatusOr<ModelInfo> ModelRegistry::Load(const std::string& name, const std
     entry.info.state = ModelState::kLoading;
   }
   LogInfo("loading model", {{"model", name}, {"path", *resolved}});
+  settings.reclaimable_bytes = [this] { return residency_manager_->ReclaimableBytes(); };
+  settings.reclaim = [this](uint64_t bytes) { residency_manager_->Reclaim(bytes); };
+  settings.largest_reclaimable_range = [this] { return residency_manager_->LargestReclaimableRange(); };
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = LoadModel(*resolved, settings, backend_, arena_);
   absl::MutexLock lock(&mutex_);
   Entry& entry = models_[name];
   if (!loaded.ok()) {
     models_.erase(name);
     LogWarning("model load failed", {{"model", name}, {"error", loaded.status().ToString()}});
+    residency_manager_->Rebalance();  // what the load reclaimed is free again
     return loaded.status();
   }
   ModelInfo& info = entry.info;
   info.state = ModelState::kReady;
-  entry.runner = std::make_shared<ModelRunner>(*std::move(loaded), max_queued_);
+  residency_manager_->Rebalance();  // idle models take back what the load left free
+  entry.runner = std::make_shared<ModelRunner>(*std::move(loaded), max_queued_, residency_manager_);
   ModelInfo described = Describe(entry);
   const LoadTimings& t = entry.runner->weights().timings;
   auto rate = [](uint64_t bytes, double seconds) { return seconds > 0 ? bytes / seconds / 1e9 : 0.0; };
@@ -124,6 +132,7 @@ ModelInfo ModelRegistry::Describe(const Entry& entry) {
   info.kv_bytes_per_sequence = w.kv_cache->shape().BytesPerSequence();
   info.kv_used_bytes = w.kv_cache->used_bytes();
   info.plan = w.plan;
+  info.residency = entry.runner->residency();
   info.ring = entry.runner->ring_counters();
   info.counters = entry.runner->counters();
   return info;

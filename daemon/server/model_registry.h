@@ -19,6 +19,7 @@
 #include "daemon/backend/backend.h"
 #include "daemon/engine/model_loader.h"
 #include "daemon/engine/model_runner.h"
+#include "daemon/engine/residency_manager.h"
 #include "daemon/memory/arena.h"
 
 namespace djinn {
@@ -39,8 +40,13 @@ struct ModelInfo {
   uint64_t kv_cache_bytes = 0;
   uint64_t kv_bytes_per_sequence = 0;  // a whole context's worth of pages
   uint64_t kv_used_bytes = 0;          // pages held by live sequences
-  ResidencyPlan plan;
-  RingCounters ring;  // zero when nothing streams
+  ResidencyPlan plan;           // as loaded
+  ResidencySnapshot residency;  // now: layers move between models (ResidencyManager)
+  // Embedding, final norm and lm_head: resident for good.
+  uint64_t fixed_weight_bytes() const {
+    return plan.resident_weight_bytes - static_cast<uint64_t>(plan.resident_layers) * plan.layer_bytes;
+  }
+  RingCounters ring;            // zero when nothing streamed
   RunnerCounters counters;
 };
 
@@ -54,7 +60,8 @@ class ModelRegistry {
   // Requests a model may have waiting (ModelRunner); for models loaded after.
   void set_max_queued(int max_queued) { max_queued_ = max_queued; }
 
-  // Loads `path` (absolute or relative to the model root) as `name`.
+  // Loads `path` (absolute or relative to the model root) as `name`. Its
+  // plan counts what idle models could give back as free (ResidencyManager).
   // INVALID_ARGUMENT (bad name, bad files), PERMISSION_DENIED (outside the
   // root), NOT_FOUND (no such path), ALREADY_EXISTS, RESOURCE_EXHAUSTED.
   absl::StatusOr<ModelInfo> Load(const std::string& name, const std::string& path, LoadSettings settings);
@@ -84,6 +91,9 @@ class ModelRegistry {
   Backend* const backend_;
   Arena* const arena_;
   int max_queued_ = ModelRunner::kDefaultMaxQueued;
+  // Shared with the runners, which leave it when destroyed (maybe after the
+  // registry, while a handler still holds one).
+  const std::shared_ptr<ResidencyManager> residency_manager_;
   mutable absl::Mutex mutex_;
   std::map<std::string, Entry> models_ ABSL_GUARDED_BY(mutex_);
 };

@@ -25,6 +25,11 @@ class ServerMetrics {
   // `usage` may be empty (all zero) when the request failed before running.
   void GenerateFinished(const std::string& model, RequestOutcome outcome, const GenerationUsage& usage);
   void LoadFinished(bool ok);
+  // Creates every per-model series this class owns for `model` at zero (if
+  // not there yet), so that dashboards and alerts see them before traffic.
+  void ExportModelSeries(const std::string& model);
+  // Gaps between consecutive tokens streamed to a client (InterTokenTimer).
+  metrics::Histogram& InterTokenLatency(const std::string& model);
 
   metrics::Registry* registry() const { return registry_; }
 
@@ -38,6 +43,7 @@ class ServerMetrics {
   metrics::Family<metrics::Histogram>& request_duration_;
   metrics::Family<metrics::Histogram>& queue_duration_;
   metrics::Family<metrics::Histogram>& time_per_output_token_;
+  metrics::Family<metrics::Histogram>& inter_token_latency_;
   metrics::Family<metrics::Counter>& loads_;
 };
 

@@ -254,6 +254,40 @@ TEST(StreamingModelTest, BudgetBelowTheMinimumNamesTheBytesNeeded) {
   EXPECT_EQ(too_small.arena->Usage().free(), too_small.arena->Usage().capacity);
 }
 
+// Layers that move between device memory and their pinned host copies
+// (model_residency.h): evicting half the layers (a ring made of two of
+// their blocks) and promoting them back each give the resident run's logits
+// and greedy tokens bit for bit; the recorded decode steps are recorded
+// again for each placement.
+TEST(StreamingModelTest, EvictedAndPromotedLayersGiveTheResidentResults) {
+  const Resident& resident = Measured();
+  ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
+  Budget budget(resident.total_bytes);
+  absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ModelRunner runner(*std::move(loaded));
+  ASSERT_EQ(runner.residency().streamed_layers, 0);
+  const uint64_t layer = runner.residency().layer_bytes;
+  const int64_t half = resident.layers / 2;
+  // A ring takes two of the evicted blocks: half the layers go for
+  // (half - 2) blocks given back.
+  EXPECT_EQ(runner.Evict((half - ResidencyPlan::kRingSlots) * layer), (half - ResidencyPlan::kRingSlots) * layer);
+  EXPECT_EQ(runner.residency().streamed_layers, half);
+  Outcome evicted = ScoreAndGenerate(runner);
+  EXPECT_TRUE(evicted.logits == resident.reference.logits) << "logits differ after the eviction";
+  EXPECT_EQ(evicted.tokens, resident.reference.tokens);
+  const absl::Time promoting = absl::Now();
+  EXPECT_EQ(runner.Promote(), half);
+  Outcome promoted = ScoreAndGenerate(runner);
+  const double promote_and_run = absl::ToDoubleSeconds(absl::Now() - promoting);
+  EXPECT_EQ(runner.residency().streamed_layers, 0);
+  EXPECT_TRUE(promoted.logits == resident.reference.logits) << "logits differ after the promotion";
+  EXPECT_EQ(promoted.tokens, resident.reference.tokens);
+  std::printf("  evicted %lld of %lld layers: %.2f ms/token; promoted them back (%.1f MB) and ran again in %.3f s\n",
+              static_cast<long long>(half), static_cast<long long>(resident.layers),
+              evicted.seconds_per_token * 1e3, half * layer / 1e6, promote_and_run);
+}
+
 TEST(StreamingModelTest, CancelledStreamedLoadGivesBackEverything) {
   const Resident& resident = Measured();
   ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";

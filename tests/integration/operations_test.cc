@@ -15,6 +15,7 @@
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/prometheus_text.h"
 #include "tests/integration/support/test_models.h"
 
 namespace djinn::testing {
@@ -23,11 +24,9 @@ namespace {
 using ::testing::HasSubstr;
 
 
-// Value of the first sample line starting with `series` (name + labels).
+// Value of the sample line of `series` (name + labels); -1 when absent.
 double Sample(const std::string& exposition, const std::string& series) {
-  const size_t at = exposition.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(exposition.substr(at + series.size() + 2));
+  return SampleValue(exposition, series).value_or(-1);
 }
 
 std::unique_ptr<DaemonProcess> StartWithTiny(std::vector<std::string> extra = {}) {
@@ -104,12 +103,28 @@ TEST(OperationsTest, MetricsEndpointServesRequestTokenAndLatencyMetrics) {
   EXPECT_EQ(Sample(body, "djinn_memory_budget_bytes"), 512.0 * 1024 * 1024);
   EXPECT_GT(Sample(body, R"(djinn_memory_bytes{category="resident_weights"})"), 0);
   EXPECT_EQ(Sample(body, "djinn_models_loaded"), 1);
+  // Every gap between two tokens of a stream: 9 per 10-token request.
+  EXPECT_EQ(Sample(body, R"(djinn_inter_token_latency_seconds_count{model="tiny"})"), 27);
+  EXPECT_GT(Sample(body, R"(djinn_inter_token_latency_seconds_sum{model="tiny"})"), 0);
+  EXPECT_EQ(Sample(body, R"(djinn_time_per_output_token_seconds_count{model="tiny"})"), 3);
+  // Nothing waits or runs once every stream has ended.
+  EXPECT_EQ(Sample(body, R"(djinn_generate_requests_queued{model="tiny"})"), 0);
+  EXPECT_EQ(Sample(body, R"(djinn_running_sequences{model="tiny"})"), 0);
+  // A resident model has no ring to fill.
+  EXPECT_EQ(Sample(body, R"(djinn_ring_buffer_used_bytes{model="tiny"})"), 0);
+  // The CPU backend's device is the host: its RAM, part of it in use (this
+  // daemon's committed pages among it), all of it more than the budget.
+  const double total = Sample(body, R"(djinn_device_memory_total_bytes{device="cpu"})");
+  const double used = Sample(body, R"(djinn_device_memory_used_bytes{device="cpu"})");
+  EXPECT_GT(used, 0);
+  EXPECT_GT(total, used);
+  EXPECT_GT(total, 512.0 * 1024 * 1024);
+  EXPECT_EQ(total, static_cast<double>(Stats(*stub).device().total_memory_bytes()));
 
   // Valid exposition format, as Prometheus's own linter sees it.
-  FILE* lint = ::popen("promtool check metrics > /dev/null 2>&1", "w");
-  ASSERT_NE(lint, nullptr);
-  std::fwrite(body.data(), 1, body.size(), lint);
-  EXPECT_EQ(WEXITSTATUS(::pclose(lint)), 0) << body;
+  const LintResult lint = PromtoolCheckMetrics(body);
+  EXPECT_EQ(lint.exit_code, 0) << lint.output << "\n--- scrape ---\n" << body;
+  EXPECT_EQ(lint.output, "") << body;
 }
 
 TEST(OperationsTest, SigtermCancelsInFlightStreamsWithinTheGraceAndExitsZero) {

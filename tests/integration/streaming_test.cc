@@ -67,7 +67,9 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
   EXPECT_EQ(model.resident_layers() + model.streamed_layers(), whole.resident_layers());
   EXPECT_GT(model.ring_buffer_bytes(), 0u);
   EXPECT_EQ(streamed.stats.memory().ring_buffer_bytes(), model.ring_buffer_bytes());
-  EXPECT_EQ(streamed.stats.memory().host_pinned_bytes(), model.streamed_bytes());
+  // Every layer keeps its host copy (resident ones, to give way to other models).
+  EXPECT_EQ(model.host_copy_bytes(), model.layers(0).bytes() * model.layers_size());
+  EXPECT_EQ(streamed.stats.memory().host_pinned_bytes(), model.host_copy_bytes());
   EXPECT_EQ(model.streamed_bytes_per_pass(), model.streamed_bytes());
   // Every pass copied the streamed layers: the prompt's and one per token after the first.
   EXPECT_GE(streamed.stats.pcie().h2d_bytes_total(), kTokens * model.streamed_bytes_per_pass());
@@ -119,6 +121,10 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
   const std::string metrics = HttpGet(daemon->metrics_port(), "/metrics");
   EXPECT_THAT(metrics, HasSubstr("djinn_ring_buffer_capacity_bytes{model=\"deep\"} " +
                                  std::to_string(model.ring_buffer_bytes())));
+  // Passes ran: every slot of the ring holds a layer block.
+  EXPECT_THAT(metrics, HasSubstr("djinn_ring_buffer_used_bytes{model=\"deep\"} " +
+                                 std::to_string(model.ring_buffer_bytes()) + "\n"));
+  EXPECT_THAT(metrics, HasSubstr("djinn_ring_buffer_utilization_ratio{model=\"deep\"} 1\n"));
   EXPECT_THAT(metrics, HasSubstr("djinn_h2d_bytes_total{model=\"deep\"} "));
   EXPECT_THAT(metrics, HasSubstr("djinn_streamed_bytes_per_pass{model=\"deep\"} "));
   EXPECT_THAT(metrics, HasSubstr("djinn_h2d_copy_seconds_total{model=\"deep\"} "));
@@ -139,35 +145,30 @@ TEST(StreamingTest, AStreamingDaemonGeneratesWhatAResidentOneDoes) {
 
 // The memory split, as Stats reports it: every category of the budget and
 // the pinned host memory of streamed layers.
+// Budget bytes one tiny-deep takes, loaded alone.
+uint64_t OneModelBytes() {
+  auto probe = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=256MiB"});
+  EXPECT_TRUE(probe.ok()) << probe.status();
+  if (!probe.ok()) return 0;
+  auto stub = Connect((*probe)->address());
+  EXPECT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
+  const v1::MemorySplit m = Stats(*stub).memory();
+  return m.budget_bytes() - m.free_bytes();
+}
+
 std::vector<uint64_t> Split(v1::Djinn::Stub& stub) {
   const v1::MemorySplit m = Stats(stub).memory();
   return {m.resident_weight_bytes(), m.ring_buffer_bytes(), m.kv_cache_bytes(), m.workspace_bytes(),
           m.free_bytes(),            m.host_pinned_bytes()};
 }
 
-grpc::Status Unload(v1::Djinn::Stub& stub, const std::string& name) {
-  grpc::ClientContext context;
-  v1::UnloadModelRequest request;
-  request.set_name(name);
-  v1::UnloadModelResponse response;
-  return stub.UnloadModel(&context, request, &response);
-}
-
-// Two models in one budget, the second streaming because the first took the
-// room: loading and unloading them in any order brings every split back to
-// what it was at that set of models, and an empty daemon back to all free.
+// Two models in one budget with room for one and a half: the layers of the
+// idle one give way to the one that loads, and come back when it unloads.
+// Loading and unloading them in any order brings every split back to what
+// it was at that set of models, and an empty daemon back to all free.
 TEST(StreamingTest, TwoModelsLoadedAndUnloadedInAnyOrderLeaveTheSplitAsItWas) {
   TestModel("tiny-deep");
-  uint64_t one_model = 0;
-  {
-    auto probe = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=256MiB"});
-    ASSERT_TRUE(probe.ok()) << probe.status();
-    auto stub = Connect((*probe)->address());
-    ASSERT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
-    const v1::MemorySplit m = Stats(*stub).memory();
-    one_model = m.budget_bytes() - m.free_bytes();
-  }
-  // Room for one model and half of another: the second streams.
+  const uint64_t one_model = OneModelBytes();
   auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(),
                                       "--vram-budget=" + std::to_string(one_model + one_model / 2)});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
@@ -179,17 +180,31 @@ TEST(StreamingTest, TwoModelsLoadedAndUnloadedInAnyOrderLeaveTheSplitAsItWas) {
   const std::vector<uint64_t> both = Split(*stub);
   const v1::StatsResponse stats = Stats(*stub);
   ASSERT_EQ(stats.models_size(), 2);
-  EXPECT_EQ(stats.models(0).streamed_layers(), 0u);
-  EXPECT_GT(stats.models(1).streamed_layers(), 0u);
-  EXPECT_GT(both[5], 0u);  // y's streamed layers in pinned host memory
+  const v1::ModelStats& x = stats.models(0);
+  EXPECT_EQ(x.name(), "x");
+  EXPECT_GT(x.residency_evictions(), 0u);  // x was idle: its layers made room for y
+  EXPECT_GT(x.streamed_layers(), 0u);
+  EXPECT_GT(both[1], 0u);  // x's ring
+  EXPECT_EQ(both[5], 2 * x_alone[5]);  // every layer of both keeps its host copy
 
   ASSERT_TRUE(Unload(*stub, "y").ok());
-  EXPECT_EQ(Split(*stub), x_alone);
+  EXPECT_EQ(Split(*stub), x_alone);  // x took its layers back
+  EXPECT_EQ(Stats(*stub).models(0).streamed_layers(), 0u);
   ASSERT_TRUE(Load(*stub, "y", "tiny-deep").status.ok());
-  EXPECT_EQ(Split(*stub), both);
+  // As it was, but for where the layers landed: the evicted blocks may sit
+  // elsewhere, so a layer more or less of x may be resident.
+  const std::vector<uint64_t> again = Split(*stub);
+  EXPECT_EQ(again[2], both[2]);  // KV caches
+  EXPECT_EQ(again[3], both[3]);  // workspaces
+  EXPECT_EQ(again[5], both[5]);  // host copies
+  EXPECT_EQ(again[0] + again[1] + again[4], both[0] + both[1] + both[4]);
   ASSERT_TRUE(Unload(*stub, "x").ok());  // the other order: the first one goes first
   const std::vector<uint64_t> y_alone = Split(*stub);
-  EXPECT_GT(y_alone[4], x_alone[4]);  // x's room is free again
+  // The same model: y holds every layer as x did alone (its KV cache is
+  // what fitted beside x when it loaded).
+  EXPECT_EQ(y_alone[0], x_alone[0]);
+  EXPECT_EQ(y_alone[1], 0u);
+  EXPECT_GT(y_alone[4], both[4]);
   ASSERT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
   ASSERT_TRUE(Unload(*stub, "x").ok());
   EXPECT_EQ(Split(*stub), y_alone);
@@ -199,6 +214,46 @@ TEST(StreamingTest, TwoModelsLoadedAndUnloadedInAnyOrderLeaveTheSplitAsItWas) {
   // And the daemon still serves: a model loads and generates.
   ASSERT_TRUE(Load(*stub, "z", "tiny-deep").status.ok());
   EXPECT_TRUE(Generate(*stub, GreedyRequest("z", "Once", 4)).status.ok());
+}
+
+// The same two models, requests alternating between them: each request's
+// model takes the room back from the other (promotions and evictions, in
+// Stats and /metrics), and every text is what a daemon holding the whole
+// model generates.
+TEST(StreamingTest, RequestsAlternatingBetweenTwoModelsMoveTheirLayers) {
+  TestModel("tiny-deep");
+  const std::string prompt = "Once upon a time";
+  const Served reference = Serve(256ull << 20);
+  const uint64_t one_model = OneModelBytes();
+  auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(),
+                                      "--vram-budget=" + std::to_string(one_model + one_model / 2)});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto stub = Connect((*daemon)->address());
+  ASSERT_TRUE(Load(*stub, "x", "tiny-deep").status.ok());
+  ASSERT_TRUE(Load(*stub, "y", "tiny-deep").status.ok());
+  v1::StatsResponse before = Stats(*stub);
+  for (int turn = 0; turn < 4; ++turn) {
+    const std::string model = turn % 2 == 0 ? "x" : "y";
+    SCOPED_TRACE(model);
+    const GenerateResult generated = Generate(*stub, GreedyRequest(model, prompt, kTokens));
+    ASSERT_TRUE(generated.status.ok()) << generated.status.error_message();
+    EXPECT_EQ(generated.text, reference.text);
+    const v1::StatsResponse stats = Stats(*stub);
+    ASSERT_EQ(stats.models_size(), 2);
+    const v1::ModelStats& served = stats.models(turn % 2);
+    const v1::ModelStats& other = stats.models(1 - turn % 2);
+    // The model that served took layers back; the other, idle, gave them.
+    EXPECT_GT(served.residency_promotions(), before.models(turn % 2).residency_promotions());
+    EXPECT_GT(other.residency_evictions(), before.models(1 - turn % 2).residency_evictions());
+    EXPECT_LT(served.streamed_layers(), other.streamed_layers());
+    EXPECT_EQ(served.residency_promoted_bytes(), served.residency_promotions() * served.layers(0).bytes());
+    before = stats;
+  }
+  const std::string metrics = HttpGet((*daemon)->metrics_port(), "/metrics");
+  for (const char* model : {"x", "y"}) {
+    EXPECT_THAT(metrics, HasSubstr(absl::StrCat("djinn_residency_promotions_total{model=\"", model, "\"}")));
+    EXPECT_THAT(metrics, HasSubstr(absl::StrCat("djinn_residency_evictions_total{model=\"", model, "\"}")));
+  }
 }
 
 }  // namespace

@@ -69,6 +69,24 @@ TEST(Connect, DnsTargetWithRoundRobin) {
   ExpectUnavailableQuickly("dns:///localhost:" + std::to_string(ClosedPort()));
 }
 
+// The channel's load-balancing policy once it has resolved its target: a
+// dns:/// target spreads calls over every address (round_robin); a plain
+// host:port keeps gRPC's default.
+std::string PolicyAfterOneCall(const std::string& target) {
+  auto client = DjinnClient::Connect(target);
+  EXPECT_EQ(client->Health("", Within(absl::Seconds(10))).status().code(), absl::StatusCode::kUnavailable) << target;
+  return client->channel()->GetLoadBalancingPolicyName();
+}
+
+TEST(Connect, DnsTargetUsesRoundRobin) {
+  EXPECT_EQ(PolicyAfterOneCall("dns:///localhost:" + std::to_string(ClosedPort())), "round_robin");
+}
+
+TEST(Connect, HostPortTargetsKeepPickFirst) {
+  EXPECT_EQ(PolicyAfterOneCall("localhost:" + std::to_string(ClosedPort())), "pick_first");
+  EXPECT_EQ(PolicyAfterOneCall("127.0.0.1:" + std::to_string(ClosedPort())), "pick_first");
+}
+
 TEST(Connect, BracketedIpv6Target) {
   if (!HaveIpv6Loopback()) GTEST_SKIP() << "no IPv6 loopback here";
   ExpectUnavailableQuickly("[::1]:" + std::to_string(ClosedPort()));

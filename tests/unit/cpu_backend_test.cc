@@ -81,6 +81,7 @@ TEST(CpuBackendTest, Describe) {
   CpuBackend backend(2);
   const DeviceDescription d = backend.Describe();
   EXPECT_EQ(d.kind, "cpu");
+  EXPECT_EQ(d.id, "cpu");
   EXPECT_FALSE(d.name.empty());
   EXPECT_GT(d.total_memory_bytes, uint64_t{1} << 20);
   for (DType stored : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
@@ -88,6 +89,17 @@ TEST(CpuBackendTest, Describe) {
   }
   EXPECT_EQ(backend.PreferredPrefillChunk(), 64);
   EXPECT_EQ(backend.SampleScratchBytes(8, 32000), 0u);
+}
+
+// The CPU backend's device memory is the host's RAM, as /proc/meminfo has it.
+TEST(CpuBackendTest, MemoryUsageIsTheHostsRam) {
+  CpuBackend backend(1);
+  const absl::StatusOr<DeviceMemoryUsage> usage = backend.MemoryUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_EQ(usage->total_bytes, backend.Describe().total_memory_bytes);  // MemTotal is the physical pages
+  EXPECT_GT(usage->used_bytes, 0u);  // this process, at least
+  EXPECT_LT(usage->used_bytes, usage->total_bytes);
+  EXPECT_EQ(usage->free_bytes(), usage->total_bytes - usage->used_bytes);
 }
 
 TEST(CpuBackendTest, ReserveArenaIsWritable) {

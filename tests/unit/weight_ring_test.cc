@@ -27,7 +27,9 @@ class WeightRingTest : public ::testing::Test {
       host_.push_back(host);
     }
     slots_memory_.assign(static_cast<size_t>(slots) * kBlockBytes, std::byte{0});
-    ring_ = std::make_unique<WeightRing>(&backend_, slots_memory_.data(), slots, kBlockBytes,
+    std::vector<std::byte*> slot_blocks;
+    for (int s = 0; s < slots; ++s) slot_blocks.push_back(slots_memory_.data() + static_cast<size_t>(s) * kBlockBytes);
+    ring_ = std::make_unique<WeightRing>(&backend_, std::move(slot_blocks), kBlockBytes,
                                          std::vector<const std::byte*>(host_.begin(), host_.end()));
   }
   void TearDown() override {

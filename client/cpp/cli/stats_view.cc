@@ -38,7 +38,7 @@ std::string RenderMemory(const v1::MemorySplit& memory) {
   row("free", memory.free_bytes());
   // Pinned host memory holds streamed weights; it is not part of the budget,
   // so it has no share of it.
-  table.AddRow({"host pinned", HumanBytes(memory.host_pinned_bytes()), "-"});
+  table.AddRow({"host copies", HumanBytes(memory.host_pinned_bytes()), "-"});
   return absl::StrCat("\nmemory: budget ", HumanBytes(budget), "\n", table.Render("  "));
 }
 
@@ -46,9 +46,9 @@ std::string RenderModels(const v1::StatsResponse& stats) {
   std::string out = "\nmodels:";
   if (stats.models().empty()) return out + " none loaded\n";
   out += "\n";
-  Table table({"NAME", "STATE", "WEIGHTS", "RESIDENT", "STREAMED", "LAYERS RES/STR",
+  Table table({"NAME", "STATE", "WEIGHTS", "RESIDENT", "STREAMED", "LAYERS RES/STR", "PROMOTED/EVICTED",
                "KV SEQS ACT/TOTAL", "KV USED/RESERVED", "REQUESTS", "TOKENS"},
-              {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
+              {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
                Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   for (const auto& model : stats.models()) {
     table.AddRow({model.name(), ModelStateName(model.state()),
@@ -57,6 +57,7 @@ std::string RenderModels(const v1::StatsResponse& stats) {
                                Percent(model.resident_bytes(), model.weight_bytes()), ")"),
                   HumanBytes(model.streamed_bytes()),
                   absl::StrCat(model.resident_layers(), "/", model.streamed_layers()),
+                  absl::StrCat(model.residency_promotions(), "/", model.residency_evictions()),
                   absl::StrCat(model.kv_sequences_active(), "/", model.kv_sequences_total()),
                   absl::StrCat(HumanBytes(model.kv_cache_used_bytes()), " / ",
                                HumanBytes(model.kv_cache_bytes())),

@@ -14,7 +14,10 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "common/float16.h"
 
@@ -139,6 +142,17 @@ std::string CpuModelName() {
   return "cpu";
 }
 
+// The value of a /proc/meminfo line such as "MemTotal:  16318480 kB" in
+// bytes, if the line is `key` ("MemTotal:").
+std::optional<uint64_t> MeminfoBytes(absl::string_view line, absl::string_view key) {
+  if (!absl::ConsumePrefix(&line, key)) return std::nullopt;
+  line = absl::StripAsciiWhitespace(line);
+  const bool kibibytes = absl::ConsumeSuffix(&line, "kB");  // the kernel's "kB" is 1024 bytes
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &value)) return std::nullopt;
+  return kibibytes ? value * 1024 : value;
+}
+
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : pool_(std::make_unique<ThreadPool>(threads)) {
@@ -156,7 +170,24 @@ CpuBackend::~CpuBackend() {
 
 DeviceDescription CpuBackend::Describe() const {
   const uint64_t total = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
-  return {"cpu", CpuModelName(), total};
+  return {"cpu", CpuModelName(), total, "cpu"};
+}
+
+// MemAvailable, not MemFree: the kernel's estimate of what could be given to
+// a new allocation without swapping (page cache included), so "used" is what
+// is really taken. Inside a container these are still the host's figures,
+// not the cgroup's limit.
+absl::StatusOr<DeviceMemoryUsage> CpuBackend::MemoryUsage() const {
+  std::ifstream in("/proc/meminfo");
+  if (!in) return absl::UnavailableError("cannot open /proc/meminfo");
+  std::optional<uint64_t> total, available;
+  std::string line;
+  while ((!total || !available) && std::getline(in, line)) {
+    if (!total) total = MeminfoBytes(line, "MemTotal:");
+    if (!available) available = MeminfoBytes(line, "MemAvailable:");
+  }
+  if (!total || !available) return absl::UnavailableError("/proc/meminfo lacks MemTotal or MemAvailable");
+  return DeviceMemoryUsage{*total, *total - std::min(*available, *total)};
 }
 
 absl::StatusOr<std::byte*> CpuBackend::ReserveArena(uint64_t bytes) {

@@ -43,6 +43,8 @@ class CpuBackend : public Backend {
   ~CpuBackend() override;
 
   DeviceDescription Describe() const override;
+  // The host's RAM (/proc/meminfo): the CPU backend's device memory is the host's.
+  absl::StatusOr<DeviceMemoryUsage> MemoryUsage() const override;
   DType ComputeDType(DType) const override { return DType::kFloat32; }
   // Small: the CPU gains nothing from long chunks, and a chunk's
   // activations are workspace that the KV cache could use instead.

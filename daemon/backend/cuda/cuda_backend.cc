@@ -159,7 +159,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create() {
 void CudaBackend::Init() {
   cudaDeviceProp props{};
   DJINN_CUDA_CHECK(cudaGetDeviceProperties(&props, 0));
-  description_ = {"cuda", props.name, static_cast<uint64_t>(props.totalGlobalMem)};
+  description_ = {"cuda", props.name, static_cast<uint64_t>(props.totalGlobalMem), "cuda:0"};
   sm_count_ = props.multiProcessorCount;
 
   cudaStream_t stream;
@@ -211,6 +211,21 @@ uint64_t CudaBackend::FreeMemoryBytes() const {
   size_t free_bytes = 0, total_bytes = 0;
   DJINN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   return free_bytes;
+}
+
+// Called from the metrics thread while the engine thread issues ops, so an
+// error is returned rather than aborting. cudaMemGetInfo reports device 0
+// (every thread's default device, the only one used) and is not one of the
+// calls a capture forbids: Record captures in thread-local mode, which
+// leaves other threads free anyway.
+absl::StatusOr<DeviceMemoryUsage> CudaBackend::MemoryUsage() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (const cudaError_t error = cudaMemGetInfo(&free_bytes, &total_bytes); error != cudaSuccess) {
+    cudaGetLastError();  // leave this thread's last error clean, as DeviceCount does
+    return absl::UnavailableError(absl::StrCat("cudaMemGetInfo: ", cudaGetErrorName(error), ": ",
+                                               cudaGetErrorString(error)));
+  }
+  return DeviceMemoryUsage{total_bytes, total_bytes - std::min(free_bytes, total_bytes)};
 }
 
 absl::StatusOr<std::byte*> CudaBackend::ReserveArena(uint64_t bytes) {

@@ -70,6 +70,8 @@ class CudaBackend : public Backend {
   int SmCount() const { return sm_count_; }
 
   DeviceDescription Describe() const override { return description_; }
+  // cudaMemGetInfo: every process's use of the device, the CUDA context included.
+  absl::StatusOr<DeviceMemoryUsage> MemoryUsage() const override;
   // The stored type itself: fp32, fp16 and bf16 models compute in their own type.
   DType ComputeDType(DType stored) const override { return stored; }
   int64_t PreferredPrefillChunk() const override { return kPrefillChunk; }

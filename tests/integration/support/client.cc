@@ -56,6 +56,14 @@ v1::StatsResponse Stats(v1::Djinn::Stub& stub) {
   return response;
 }
 
+grpc::Status Unload(v1::Djinn::Stub& stub, const std::string& name) {
+  grpc::ClientContext context;
+  v1::UnloadModelRequest request;
+  request.set_name(name);
+  v1::UnloadModelResponse response;
+  return stub.UnloadModel(&context, request, &response);
+}
+
 std::string HttpGet(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

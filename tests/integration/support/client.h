@@ -35,6 +35,8 @@ v1::GenerateRequest GreedyRequest(const std::string& model, const std::string& p
 
 v1::StatsResponse Stats(v1::Djinn::Stub& stub);
 
+grpc::Status Unload(v1::Djinn::Stub& stub, const std::string& name);
+
 // GET `path` from 127.0.0.1:`port` over a plain TCP connection; returns the
 // whole HTTP response ("" when the connection fails).
 std::string HttpGet(int port, const std::string& path);
