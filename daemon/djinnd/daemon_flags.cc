@@ -21,6 +21,14 @@ ABSL_FLAG(std::string, vram_budget, "auto",
           "at most 4GiB");
 ABSL_FLAG(std::string, model_root, "", "Loads are refused outside this directory (default: the working directory)");
 ABSL_FLAG(std::vector<std::string>, model, {}, "NAME=PATH of a model to load at start-up; repeatable");
+ABSL_FLAG(bool, resident_host_copies, true,
+          "Keep a pinned host copy of resident layers too, so that loaded models can share device memory "
+          "(false: host copies of streamed layers only; resident layers never give way)");
+ABSL_FLAG(int64_t, preload_max_context, 0,
+          "Context length of every --model preload, at most (a model with a shorter one keeps its own; "
+          "0: the model's own)");
+ABSL_FLAG(int, preload_max_sequences, 0,
+          "KV-cache sequences of every --model preload (LoadOptions.max_sequences; 0: the default, 8)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM, how long in-flight streams may run before they are cancelled");
 ABSL_FLAG(int, threads, 0, "CPU backend threads (0: one per core)");
@@ -102,6 +110,12 @@ absl::StatusOr<DaemonOptions> ParseDaemonFlags(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat("--model wants NAME=PATH, got \"", spec, "\""));
     }
     options.preload.push_back(std::move(parts));
+  }
+  options.resident_host_copies = absl::GetFlag(FLAGS_resident_host_copies);
+  options.preload_max_context = absl::GetFlag(FLAGS_preload_max_context);
+  options.preload_max_sequences = absl::GetFlag(FLAGS_preload_max_sequences);
+  if (options.preload_max_context < 0 || options.preload_max_sequences < 0) {
+    return absl::InvalidArgumentError("--preload-max-context and --preload-max-sequences must be 0 or more");
   }
   return options;
 }

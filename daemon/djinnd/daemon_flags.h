@@ -19,6 +19,11 @@ struct DaemonOptions {
   std::string vram_budget;     // bytes with optional unit, or "auto"
   std::string model_root;
   std::vector<std::pair<std::string, std::string>> preload;  // name, path
+  // LoadOptions of every preload (0: as LoadModel's defaults): a big model's
+  // own context (Llama 3.1: 131072 tokens) would leave room for one sequence.
+  int64_t preload_max_context = 0;
+  int preload_max_sequences = 0;
+  bool resident_host_copies = true;
   absl::Duration shutdown_grace;
   int threads = 0;
   int max_queued_requests = 1024;

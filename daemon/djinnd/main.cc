@@ -75,6 +75,7 @@ int Run(int argc, char** argv) {
       ModelRegistry::Create(options->model_root, backend->get(), &arena);
   if (!registry.ok()) return Fail("bad --model-root", registry.status());
   (*registry)->set_max_queued(options->max_queued_requests);
+  (*registry)->set_resident_host_copies(options->resident_host_copies);
 
   metrics::Registry metrics_registry;
   ServerMetrics server_metrics(&metrics_registry);
@@ -125,6 +126,9 @@ int Run(int argc, char** argv) {
   for (const auto& [name, path] : options->preload) {
     if (stop.HasBeenNotified()) break;
     LoadSettings settings;
+    settings.max_context_length = options->preload_max_context;
+    settings.context_is_cap = true;  // one flag for every preload: a shorter model keeps its own
+    settings.max_sequences = options->preload_max_sequences;
     settings.cancelled = [&stop] { return stop.HasBeenNotified(); };
     absl::StatusOr<ModelInfo> info = (*registry)->Load(name, path, settings);
     server_metrics.LoadFinished(info.ok());

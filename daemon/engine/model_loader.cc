@@ -174,6 +174,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   //    through the ring, how many KV sequences fit.
   report(LoadPhase::kPlanning, 0, weight_bytes);
   int64_t context = settings.max_context_length > 0 ? settings.max_context_length : c.max_position_embeddings;
+  if (settings.context_is_cap) context = std::min<int64_t>(context, c.max_position_embeddings);
   if (context > c.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrFormat("max_context_length %d exceeds the model's max_position_embeddings %d",
                                                       context, c.max_position_embeddings));
@@ -255,7 +256,11 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   report(LoadPhase::kLoadingWeights, 0, weight_bytes);
   // Layers go through their host copies; the rest (and layers whose host
   // memory runs short) straight to backend memory.
-  auto via_host = [&](const WeightSpec& spec) { return spec.layer >= 0 && settings.allow_streaming; };
+  auto keeps_host_copy = [&](int64_t layer) {
+    return settings.allow_streaming &&
+           (settings.resident_host_copies || plan->layers[layer] == LayerPlacement::kStreamed);
+  };
+  auto via_host = [&](const WeightSpec& spec) { return spec.layer >= 0 && keeps_host_copy(spec.layer); };
   // Declared after `loaded`, so destroyed first on every return: the
   // uploader waits for its copies before the arena blocks they write go back.
   ParallelReader reader;
@@ -283,8 +288,8 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   // it stream instead, from their host copies.
   bool out_of_blocks = false;
   auto place_layer = [&](int64_t layer) -> absl::Status {
-    bool resident = plan->layers[layer] == LayerPlacement::kResident && !out_of_blocks;
-    if (settings.allow_streaming) {
+    const bool resident = plan->layers[layer] == LayerPlacement::kResident && !out_of_blocks;
+    if (keeps_host_copy(layer)) {
       const absl::Time allocating = absl::Now();
       absl::StatusOr<std::byte*> host = residency.AllocateHostCopy(layer);
       loaded->timings.host_alloc_seconds += absl::ToDoubleSeconds(absl::Now() - allocating);

@@ -34,6 +34,9 @@ struct LoadProgress {
 
 struct LoadSettings {
   int64_t max_context_length = 0;  // 0: the model's max_position_embeddings
+  // True: max_context_length is a cap (a model with a shorter context keeps
+  // its own); false: a longer one than the model's is INVALID_ARGUMENT.
+  bool context_is_cap = false;
   int max_sequences = 0;           // 0: kDefaultMaxSequences, lowered to what fits
   std::function<void(const LoadProgress&)> on_progress;
   std::function<bool()> cancelled;  // polled between tensors
@@ -42,6 +45,10 @@ struct LoadSettings {
   // to other models later (model_residency.h); false: every layer resident
   // (no host copies) or RESOURCE_EXHAUSTED.
   bool allow_streaming = true;
+  // With streaming: false keeps host copies of the streamed layers only, for
+  // half the host memory of a mostly resident model; its resident layers
+  // then never give way to other models.
+  bool resident_host_copies = true;
   // Device memory other models could give back (ResidencyManager): the plan
   // counts it as free, and `reclaim` is asked for what the arena lacks
   // before anything is allocated. Unset: only the arena's free bytes.

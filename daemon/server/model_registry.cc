@@ -83,6 +83,7 @@ absl::StatusOr<ModelInfo> ModelRegistry::Load(const std::string& name, const std
     entry.info.state = ModelState::kLoading;
   }
   LogInfo("loading model", {{"model", name}, {"path", *resolved}});
+  settings.resident_host_copies = resident_host_copies_;
   settings.reclaimable_bytes = [this] { return residency_manager_->ReclaimableBytes(); };
   settings.reclaim = [this](uint64_t bytes) { residency_manager_->Reclaim(bytes); };
   settings.largest_reclaimable_range = [this] { return residency_manager_->LargestReclaimableRange(); };

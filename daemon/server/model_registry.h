@@ -59,6 +59,8 @@ class ModelRegistry {
 
   // Requests a model may have waiting (ModelRunner); for models loaded after.
   void set_max_queued(int max_queued) { max_queued_ = max_queued; }
+  // LoadSettings.resident_host_copies of every load (djinnd --resident_host_copies).
+  void set_resident_host_copies(bool keep) { resident_host_copies_ = keep; }
 
   // Loads `path` (absolute or relative to the model root) as `name`. Its
   // plan counts what idle models could give back as free (ResidencyManager).
@@ -91,6 +93,7 @@ class ModelRegistry {
   Backend* const backend_;
   Arena* const arena_;
   int max_queued_ = ModelRunner::kDefaultMaxQueued;
+  bool resident_host_copies_ = true;
   // Shared with the runners, which leave it when destroyed (maybe after the
   // registry, while a handler still holds one).
   const std::shared_ptr<ResidencyManager> residency_manager_;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/model_config.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/integration/support/client.h"
@@ -54,6 +55,37 @@ TEST(OperationsTest, HealthIsServingOncePreloadedModelsAreReady) {
   // The preloaded model is there and usable.
   auto stub = Connect(daemon->address());
   EXPECT_TRUE(Generate(*stub, GreedyRequest("tiny", "ready?", 3)).status.ok());
+}
+
+// The one model a daemon preloaded.
+v1::ModelDescription OnlyModel(v1::Djinn::Stub& stub) {
+  grpc::ClientContext context;
+  v1::ListModelsResponse list;
+  EXPECT_TRUE(stub.ListModels(&context, v1::ListModelsRequest(), &list).ok());
+  EXPECT_EQ(list.models_size(), 1);
+  return list.models_size() > 0 ? list.models(0) : v1::ModelDescription();
+}
+
+// A deployment's flags set the load options of its preloads: the context
+// and KV sequences a big model's own context would otherwise swamp.
+TEST(OperationsTest, PreloadsTakeTheirLoadOptionsFromFlags) {
+  auto daemon = StartWithTiny({"--preload-max-context=64", "--preload-max-sequences=3"});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = Connect(daemon->address());
+  const v1::ModelDescription model = OnlyModel(*stub);
+  EXPECT_EQ(model.context_length(), 64u);
+  EXPECT_EQ(model.max_sequences(), 3u);
+  // A request longer than that context is refused as one.
+  v1::GenerateRequest request = GreedyRequest("tiny", "fits", 80);
+  EXPECT_EQ(Generate(*stub, request).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The context flag is a cap: a model whose own context is shorter keeps it.
+TEST(OperationsTest, PreloadContextIsACap) {
+  auto daemon = StartWithTiny({"--preload-max-context=1000000"});
+  ASSERT_NE(daemon, nullptr);
+  auto stub = Connect(daemon->address());
+  EXPECT_EQ(OnlyModel(*stub).context_length(), LoadModelConfig(TestModel("tiny"))->max_position_embeddings);
 }
 
 TEST(OperationsTest, ReflectionListsTheServices) {

@@ -148,6 +148,24 @@ TEST(ModelResidencyTest, EvictedAndPromotedLayersGiveTheSameLogits) {
   EXPECT_EQ(runner->WantedBytes(), 0u);
 }
 
+// Without host copies of resident layers (djinnd --noresident_host_copies)
+// only streamed layers keep one, and resident layers never give way.
+TEST(ModelResidencyTest, ResidentLayersWithoutHostCopiesStay) {
+  Budget budget(64ull << 20);
+  LoadSettings settings = Small();
+  settings.resident_host_copies = false;
+  std::unique_ptr<ModelRunner> runner = Serve(budget, nullptr, settings);
+  ASSERT_NE(runner, nullptr);
+  const ResidencySnapshot loaded = runner->residency();
+  EXPECT_EQ(loaded.streamed_layers, 0);
+  EXPECT_EQ(loaded.host_copy_bytes, 0u);
+  EXPECT_EQ(loaded.evictable_layers, 0);
+  EXPECT_EQ(runner->EvictableBytes(), 0u);
+  EXPECT_EQ(runner->Evict(loaded.layer_bytes), 0u);
+  EXPECT_EQ(runner->residency().resident_layers, 12);
+  EXPECT_FALSE(Greedy(*runner, 4).empty());
+}
+
 TEST(ModelResidencyTest, PromotionTakesOnlyWhatTheArenaHas) {
   Budget budget(64ull << 20);
   std::unique_ptr<ModelRunner> runner = Serve(budget);
