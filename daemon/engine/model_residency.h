@@ -96,7 +96,6 @@ class ModelResidency {
   // Returns the layers promoted.
   int64_t Promote();
 
-  WeightRing* ring() const { return ring_.get(); }
   // The ring's counters, over every ring this model has had.
   RingCounters ring_counters() const;
   int64_t resident_layers() const { return resident_; }

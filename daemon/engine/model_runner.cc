@@ -303,8 +303,12 @@ int64_t ModelRunner::PromptRowsFor(int64_t decode_rows) const {
   // Without streamed layers a pass costs what its rows cost, so prompt rows
   // beside decoding sequences are held to a share that keeps their next
   // token from waiting long; with streamed layers every pass costs the copy
-  // anyway, and the most rows per pass mean the fewest passes.
-  if (decode_rows > 0 && weights_->residency->ring() == nullptr) return std::min(rows, std::max<int64_t>(kMixedPromptRows, 1));
+  // anyway, and the most rows per pass mean the fewest passes. (The
+  // published residency: another thread may move layers between passes,
+  // under compute_mutex_, which this runs outside of.)
+  if (decode_rows > 0 && residency().streamed_layers == 0) {
+    return std::min(rows, std::max<int64_t>(kMixedPromptRows, 1));
+  }
   return rows;
 }
 
