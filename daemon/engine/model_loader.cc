@@ -191,11 +191,15 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   workspace_shape.page_tokens = KvCache::kPageTokens;
   const uint64_t workspace_bytes = LlamaModel::WorkspaceBytes(c, workspace_shape, dtype, *backend);
   // Every layer's tensors share one block; every layer has the same shape.
-  uint64_t layer_bytes = 0, fixed_bytes = 0;
+  // (layer_weight_bytes: the same without the alignment, for the timings.)
+  uint64_t layer_bytes = 0, layer_weight_bytes = 0, fixed_bytes = 0;
   for (const WeightBuffer& buffer : buffers) {
-    const uint64_t bytes = Aligned(static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype));
-    if (buffer.layer == 0) layer_bytes += bytes;
-    if (buffer.layer < 0) fixed_bytes += bytes;
+    const uint64_t bytes = static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype);
+    if (buffer.layer == 0) {
+      layer_bytes += Aligned(bytes);
+      layer_weight_bytes += bytes;
+    }
+    if (buffer.layer < 0) fixed_bytes += Aligned(bytes);
   }
   PlanInputs plan_inputs;
   const uint64_t arena_free = arena->Usage().free();
@@ -316,10 +320,6 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   };
   // A resident layer with a host copy is read into it whole, then copied to
   // its device block on the copy queue while the next layer is read.
-  uint64_t layer_weight_bytes = 0;  // unaligned, for the timings
-  for (const WeightBuffer& buffer : buffers) {
-    if (buffer.layer == 0) layer_weight_bytes += static_cast<uint64_t>(buffer.rows * buffer.cols) * DTypeSize(dtype);
-  }
   auto finish_layer = [&](int64_t layer) {
     if (layer < 0 || host_copy[layer] == nullptr || device_block[layer] == nullptr) return;
     backend->CopyToDevice(host_copy[layer], device_block[layer], layer_bytes);

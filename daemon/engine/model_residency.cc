@@ -99,30 +99,22 @@ RingCounters ModelResidency::ring_counters() const { return ring_ ? ring_->count
 int64_t ModelResidency::EvictableLayers() const {
   int64_t n = 0;
   while (n < resident_ && layers_[resident_ - 1 - n].host != nullptr) ++n;
-  // Without a ring the first ring_slots evicted blocks become its slots:
-  // evicting no more than that gains nothing.
-  if (slots_.empty() && n <= ring_slots_) return 0;
+  // Evicting no more layers than a new ring keeps gains nothing.
+  if (n <= BlocksForNewRing()) return 0;
   return n;
-}
-
-uint64_t ModelResidency::EvictableBytes() const {
-  const int64_t n = EvictableLayers();
-  if (n == 0) return 0;
-  return static_cast<uint64_t>(slots_.empty() ? n - ring_slots_ : n) * layer_bytes_;
 }
 
 std::vector<ArenaBlock> ModelResidency::EvictableBlocks() const {
   const int64_t n = EvictableLayers();
-  const int64_t for_ring = slots_.empty() ? ring_slots_ : 0;
   std::vector<ArenaBlock> blocks;
-  for (int64_t i = 0; i < n - for_ring; ++i) blocks.push_back(layers_[resident_ - 1 - i].device);
+  for (int64_t i = 0; i < n - BlocksForNewRing(); ++i) blocks.push_back(layers_[resident_ - 1 - i].device);
   return blocks;
 }
 
 uint64_t ModelResidency::Evict(uint64_t bytes) {
   const int64_t evictable = EvictableLayers();
   if (evictable == 0 || bytes == 0) return 0;
-  const int64_t for_ring = slots_.empty() ? ring_slots_ : 0;
+  const int64_t for_ring = BlocksForNewRing();
   const int64_t wanted = for_ring + static_cast<int64_t>((bytes + layer_bytes_ - 1) / layer_bytes_);
   const int64_t n = std::min(evictable, wanted);
   Quiesce();

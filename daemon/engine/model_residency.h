@@ -81,10 +81,8 @@ class ModelResidency {
   // `model` where to read each layer.
   absl::Status Attach(LlamaModel* model);
 
-  // Bytes the arena would gain if every evictable layer gave way; a model
-  // without a ring gains nothing for the first ring_slots layers.
-  uint64_t EvictableBytes() const;
-  // The device blocks evicting every evictable layer would give back.
+  // The device blocks evicting every evictable layer would give back (a
+  // model without a ring keeps the first ring_slots of them as its slots).
   std::vector<ArenaBlock> EvictableBlocks() const;
   // Evicts the fewest top resident layers that give back at least `bytes`
   // (all it can when that is not enough); returns the bytes given back.
@@ -110,6 +108,9 @@ class ModelResidency {
   };
   // Resident layers at the top of the prefix that have host copies.
   int64_t EvictableLayers() const;
+  // Of the layers an eviction takes, how many become the ring's slots
+  // instead of going back to the arena (all of the ring, if there is none).
+  int64_t BlocksForNewRing() const { return slots_.empty() ? ring_slots_ : 0; }
   // Blocks the host until both queues are idle: a placement change must
   // not free or overwrite a block a queued op still reads or writes.
   void Quiesce();

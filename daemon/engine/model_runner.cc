@@ -162,11 +162,6 @@ void ModelRunner::PublishResidency() {
   residency_ = residency;
 }
 
-uint64_t ModelRunner::EvictableBytes() {
-  absl::MutexLock lock(&compute_mutex_);
-  return weights_->residency->EvictableBytes();
-}
-
 std::vector<ArenaBlock> ModelRunner::EvictableBlocks() {
   absl::MutexLock lock(&compute_mutex_);
   return weights_->residency->EvictableBlocks();

@@ -76,7 +76,6 @@ class ModelRunner : public ResidencyMember {
   ResidencySnapshot residency() const;
 
   // ResidencyMember, for the ResidencyManager.
-  uint64_t EvictableBytes() override;
   uint64_t Evict(uint64_t bytes) override;
   uint64_t WantedBytes() override;
   int64_t Promote() override;

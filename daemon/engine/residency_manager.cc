@@ -39,23 +39,25 @@ void ResidencyManager::Deactivate(ResidencyMember* member) {
   it->second.last_used = ++tick_;
 }
 
-uint64_t ResidencyManager::ReclaimableBytes() {
-  absl::MutexLock lock(&mutex_);
-  uint64_t bytes = 0;
-  for (auto& [member, state] : members_) {
-    if (!state.active) bytes += member->EvictableBytes();
-  }
-  return bytes;
-}
-
-uint64_t ResidencyManager::LargestReclaimableRange() {
-  absl::MutexLock lock(&mutex_);
+std::vector<ArenaBlock> ResidencyManager::IdleEvictableBlocks() {
   std::vector<ArenaBlock> blocks;
   for (auto& [member, state] : members_) {
     if (state.active) continue;
     for (const ArenaBlock& block : member->EvictableBlocks()) blocks.push_back(block);
   }
-  return arena_->LargestFreeRangeWith(blocks);
+  return blocks;
+}
+
+uint64_t ResidencyManager::ReclaimableBytes() {
+  absl::MutexLock lock(&mutex_);
+  uint64_t bytes = 0;
+  for (const ArenaBlock& block : IdleEvictableBlocks()) bytes += block.size;
+  return bytes;
+}
+
+uint64_t ResidencyManager::LargestReclaimableRange() {
+  absl::MutexLock lock(&mutex_);
+  return arena_->LargestFreeRangeWith(IdleEvictableBlocks());
 }
 
 void ResidencyManager::Reclaim(uint64_t bytes) {
@@ -68,12 +70,10 @@ void ResidencyManager::Rebalance() {
   std::vector<std::pair<uint64_t, ResidencyMember*>> recent;
   for (auto& [member, state] : members_) recent.push_back({state.last_used, member});
   std::sort(recent.rbegin(), recent.rend());
-  for (const auto& [last_used, member] : recent) {
-    if (member->WantedBytes() > 0) member->Promote();
-  }
+  for (const auto& [last_used, member] : recent) member->Promote();  // nothing to do for a resident one
 }
 
-uint64_t ResidencyManager::ReclaimFromIdle(uint64_t bytes, const ResidencyMember* except) {
+void ResidencyManager::ReclaimFromIdle(uint64_t bytes, const ResidencyMember* except) {
   std::vector<std::pair<uint64_t, ResidencyMember*>> idle;
   for (auto& [member, state] : members_) {
     if (!state.active && member != except) idle.push_back({state.last_used, member});
@@ -84,7 +84,6 @@ uint64_t ResidencyManager::ReclaimFromIdle(uint64_t bytes, const ResidencyMember
     if (given >= bytes) break;
     given += member->Evict(bytes - given);
   }
-  return given;
 }
 
 }  // namespace djinn

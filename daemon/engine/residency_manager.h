@@ -31,13 +31,12 @@ namespace djinn {
 class ResidencyMember {
  public:
   virtual ~ResidencyMember() = default;
-  // ModelResidency's EvictableBytes, Evict, WantedBytes and Promote.
-  virtual uint64_t EvictableBytes() = 0;
+  // ModelResidency's EvictableBlocks, Evict, WantedBytes and Promote.
+  virtual std::vector<ArenaBlock> EvictableBlocks() = 0;
   virtual uint64_t Evict(uint64_t bytes) = 0;
   virtual uint64_t WantedBytes() = 0;
   virtual int64_t Promote() = 0;
   virtual uint64_t LayerBytes() = 0;  // one layer's block
-  virtual std::vector<ArenaBlock> EvictableBlocks() = 0;
 };
 
 class ResidencyManager {
@@ -74,8 +73,10 @@ class ResidencyManager {
     uint64_t last_used = 0;  // tick of its last Activate/Deactivate
   };
   // Takes `bytes` from idle members other than `except`, least recently
-  // used first; returns what they gave.
-  uint64_t ReclaimFromIdle(uint64_t bytes, const ResidencyMember* except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // used first (all they have when that is not enough).
+  void ReclaimFromIdle(uint64_t bytes, const ResidencyMember* except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The blocks idle members could give back.
+  std::vector<ArenaBlock> IdleEvictableBlocks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   Arena* const arena_;
   absl::Mutex mutex_;

@@ -28,6 +28,14 @@ void RemoveSeries(metrics::Family<T>& family, const metrics::Labels& labels) {
   if (family.Has(labels)) family.Remove(&family.Add(labels));
 }
 
+// Sets the series of `family` with `labels` to `total`, an engine counter
+// that only goes up: Prometheus counters only Increment, by what is new
+// since the last scrape.
+void MirrorCounter(metrics::Family<metrics::Counter>& family, const metrics::Labels& labels, double total) {
+  metrics::Counter& counter = family.Add(labels);
+  counter.Increment(total - counter.Value());
+}
+
 }  // namespace
 
 DjinnService::DjinnService(ModelRegistry* registry, Backend* backend, Arena* arena, ServerMetrics* metrics)
@@ -407,29 +415,20 @@ void DjinnService::ExportModel(const ModelInfo& info) {
     model_weight_bytes_gauge_.Add(where).Set(static_cast<double>(bytes));
     model_layers_gauge_.Add(where).Set(static_cast<double>(layers));
   }
-  // Counters only go up: add what is new since the last scrape.
-  metrics::Counter& bytes = h2d_bytes_counter_.Add(labels);
-  bytes.Increment(static_cast<double>(info.ring.bytes_copied) - bytes.Value());
-  metrics::Counter& seconds = h2d_seconds_counter_.Add(labels);
-  seconds.Increment(info.ring.pass_seconds - seconds.Value());
-  metrics::Counter& copying = h2d_copy_seconds_counter_.Add(labels);
-  copying.Increment(info.ring.copy_seconds - copying.Value());
+  MirrorCounter(h2d_bytes_counter_, labels, static_cast<double>(info.ring.bytes_copied));
+  MirrorCounter(h2d_seconds_counter_, labels, info.ring.pass_seconds);
+  MirrorCounter(h2d_copy_seconds_counter_, labels, info.ring.copy_seconds);
   h2d_rate_gauge_.Add(labels).Set(info.ring.copy_seconds > 0 ? info.ring.timed_bytes / info.ring.copy_seconds : 0);
   for (auto [waiting, stalls, stall_seconds] :
        {std::tuple{"compute", info.ring.compute_stalls, info.ring.compute_stall_seconds},
         std::tuple{"copy", info.ring.copy_stalls, info.ring.copy_stall_seconds}}) {
     const metrics::Labels stall_labels{{"model", info.name}, {"waiting", waiting}};
-    metrics::Counter& count = ring_stalls_counter_.Add(stall_labels);
-    count.Increment(static_cast<double>(stalls) - count.Value());
-    metrics::Counter& time = ring_stall_seconds_counter_.Add(stall_labels);
-    time.Increment(stall_seconds - time.Value());
+    MirrorCounter(ring_stalls_counter_, stall_labels, static_cast<double>(stalls));
+    MirrorCounter(ring_stall_seconds_counter_, stall_labels, stall_seconds);
   }
-  for (auto [family, value] : {std::pair{&promotions_counter_, now.counters.promotions},
-                               std::pair{&promoted_bytes_counter_, now.counters.promoted_bytes},
-                               std::pair{&evictions_counter_, now.counters.evictions}}) {
-    metrics::Counter& counter = family->Add(labels);
-    counter.Increment(static_cast<double>(value) - counter.Value());
-  }
+  MirrorCounter(promotions_counter_, labels, static_cast<double>(now.counters.promotions));
+  MirrorCounter(promoted_bytes_counter_, labels, static_cast<double>(now.counters.promoted_bytes));
+  MirrorCounter(evictions_counter_, labels, static_cast<double>(now.counters.evictions));
 }
 
 // Only the series ExportModel computes from the model go: a gauge left behind

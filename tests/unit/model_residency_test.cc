@@ -160,7 +160,7 @@ TEST(ModelResidencyTest, ResidentLayersWithoutHostCopiesStay) {
   EXPECT_EQ(loaded.streamed_layers, 0);
   EXPECT_EQ(loaded.host_copy_bytes, 0u);
   EXPECT_EQ(loaded.evictable_layers, 0);
-  EXPECT_EQ(runner->EvictableBytes(), 0u);
+  EXPECT_TRUE(runner->EvictableBlocks().empty());
   EXPECT_EQ(runner->Evict(loaded.layer_bytes), 0u);
   EXPECT_EQ(runner->residency().resident_layers, 12);
   EXPECT_FALSE(Greedy(*runner, 4).empty());
