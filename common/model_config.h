@@ -1,6 +1,10 @@
-// The parts of a HuggingFace config.json that define a Llama-family model.
-// Unknown keys are ignored; missing required keys, wrong types, inconsistent
-// shapes and unsupported architectures are INVALID_ARGUMENT naming the field.
+// The parts of a HuggingFace config.json that define a Llama-family model
+// (Llama, Mistral, Qwen2, Qwen3), read as transformers 4.x writes it
+// (top-level rope_theta / rope_scaling, torch_dtype) and as 5.x does
+// (rope_parameters, dtype). Fail closed: every key is classified
+// (config_keys.h) and a key Djinn does not implement, or does not know, is
+// INVALID_ARGUMENT naming it, as are missing required keys, wrong types,
+// inconsistent shapes, unsupported rope types and architectures.
 #ifndef DJINN_COMMON_MODEL_CONFIG_H_
 #define DJINN_COMMON_MODEL_CONFIG_H_
 
@@ -9,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/config_keys.h"
 
 namespace djinn {
 
@@ -24,7 +29,8 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string architecture;  // "LlamaForCausalLM"
+  std::string architecture;  // "LlamaForCausalLM", as config.json names it
+  Architecture arch = Architecture::kLlama;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_hidden_layers = 0;
@@ -37,13 +43,23 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
-  int64_t bos_token_id = 1;
+  int64_t bos_token_id = 1;            // -1: none (Qwen's default)
   std::vector<int64_t> eos_token_ids;  // config may give one id or a list
-  std::string torch_dtype;             // informational
+  std::string torch_dtype;             // torch_dtype or dtype; informational
+
+  // What sets the architectures apart from plain Llama:
+  bool qkv_bias = false;  // q_proj, k_proj, v_proj have biases (Qwen2; attention_bias)
+  bool o_bias = false;    // o_proj has a bias (attention_bias on Llama and Qwen3)
+  bool mlp_bias = false;  // gate_proj, up_proj, down_proj have biases (Llama mlp_bias)
+  bool qk_norm = false;   // per-head RMSNorm of q and k before RoPE (Qwen3)
+  // Mistral's attention window; 0: none. The loader refuses a context
+  // longer than it (within the window, attention is exact).
+  int64_t sliding_window = 0;
 
   int64_t q_dim() const { return num_attention_heads * head_dim; }
   int64_t kv_dim() const { return num_key_value_heads * head_dim; }
-  // Parameter count, as HF's num_parameters() reports it.
+  // Parameter count, as HF's num_parameters() reports it (biases and q/k
+  // norms included, tied embeddings once).
   uint64_t ParameterCount() const;
 };
 

@@ -143,6 +143,7 @@ absl::StatusOr<v1::GenerateResponse> DjinnClient::Generate(
     whole.mutable_token_ids()->Add(message.token_ids().begin(),
                                    message.token_ids().end());
     whole.mutable_text()->append(message.text());
+    whole.mutable_logprobs()->Add(message.logprobs().begin(), message.logprobs().end());
     if (message.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
       whole.set_finish_reason(message.finish_reason());
     }

@@ -76,8 +76,8 @@ class DjinnClient {
   absl::StatusOr<v1::ListModelsResponse> ListModels(const CallOptions& call = {});
 
   // Calls on_response (may be null) for every streamed message. Returns the
-  // whole completion as one message: token_ids and text of all messages
-  // concatenated, finish_reason and usage of the last.
+  // whole completion as one message: token_ids, text and logprobs of all
+  // messages concatenated, finish_reason and usage of the last.
   absl::StatusOr<v1::GenerateResponse> Generate(
       const v1::GenerateRequest& request,
       const GenerateCallback& on_response = nullptr,

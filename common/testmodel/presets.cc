@@ -141,10 +141,72 @@ std::vector<ModelPreset> AllPresets() {
   l13b.max_shard_bytes = uint64_t{5'000'000'000};
   presets.push_back(l13b);
 
+  // The other architectures, each tiny and with 6 layers (enough to stream
+  // some through the ring in CI), config.json in the transformers 5 layout.
+  ModelPreset mistral = tiny;
+  mistral.name = "tiny-mistral";
+  mistral.architecture = "MistralForCausalLM";
+  mistral.num_hidden_layers = 6;
+  mistral.num_key_value_heads = 2;
+  mistral.rope_theta = 1000000.0;
+  mistral.sliding_window = 4096;  // Mistral-7B-v0.1's, longer than the context: exact
+  mistral.transformers5_layout = true;
+  presets.push_back(mistral);
+
+  // Qwen2.5-0.5B style: q/k/v biases, tied embeddings, three query heads
+  // per KV head (not a power of two).
+  ModelPreset qwen2 = tiny;
+  qwen2.name = "tiny-qwen2";
+  qwen2.architecture = "Qwen2ForCausalLM";
+  qwen2.hidden_size = 96;
+  qwen2.intermediate_size = 160;
+  qwen2.num_hidden_layers = 6;
+  qwen2.num_attention_heads = 6;
+  qwen2.num_key_value_heads = 2;
+  qwen2.head_dim = 16;
+  qwen2.rope_theta = 1000000.0;
+  qwen2.rms_norm_eps = 1e-6;
+  qwen2.tie_word_embeddings = true;
+  qwen2.transformers5_layout = true;
+  presets.push_back(qwen2);
+
+  // Qwen3 style: per-head q/k RMSNorm, head_dim (32) given explicitly and
+  // not hidden_size / heads (16).
+  ModelPreset qwen3 = tiny;
+  qwen3.name = "tiny-qwen3";
+  qwen3.architecture = "Qwen3ForCausalLM";
+  qwen3.intermediate_size = 160;
+  qwen3.num_hidden_layers = 6;
+  qwen3.num_key_value_heads = 2;
+  qwen3.head_dim = 32;
+  qwen3.rope_theta = 1000000.0;
+  qwen3.rms_norm_eps = 1e-6;
+  qwen3.transformers5_layout = true;
+  presets.push_back(qwen3);
+
+  // Llama with attention_bias and mlp_bias, GQA groups of 3 and llama3
+  // rope scaling in rope_parameters.
+  ModelPreset bias = gqa;
+  bias.name = "tiny-llama-bias";
+  bias.hidden_size = 96;
+  bias.intermediate_size = 192;
+  bias.num_hidden_layers = 6;
+  bias.num_attention_heads = 6;
+  bias.num_key_value_heads = 2;
+  bias.head_dim = 16;
+  bias.attention_bias = true;
+  bias.mlp_bias = true;
+  bias.transformers5_layout = true;
+  presets.push_back(bias);
+
   return presets;
 }
 
 }  // namespace
+
+bool HasQkvBias(const ModelPreset& p) { return p.architecture == "Qwen2ForCausalLM" || p.attention_bias; }
+bool HasOBias(const ModelPreset& p) { return p.attention_bias; }
+bool HasQkNorm(const ModelPreset& p) { return p.architecture == "Qwen3ForCausalLM"; }
 
 std::vector<std::string> PresetNames() {
   std::vector<std::string> names;
@@ -161,7 +223,21 @@ absl::StatusOr<ModelPreset> FindPreset(std::string_view name) {
                                                  absl::StrJoin(PresetNames(), ", "), ")"));
 }
 
-nlohmann::json LlamaConfigJson(const ModelPreset& p, TensorDType dtype) {
+namespace {
+
+std::string ModelType(const std::string& architecture) {
+  if (architecture == "MistralForCausalLM") return "mistral";
+  if (architecture == "Qwen2ForCausalLM") return "qwen2";
+  if (architecture == "Qwen3ForCausalLM") return "qwen3";
+  return "llama";
+}
+
+}  // namespace
+
+nlohmann::json HfConfigJson(const ModelPreset& p, TensorDType dtype) {
+  const std::string& arch = p.architecture;
+  const bool llama = arch == "LlamaForCausalLM", mistral = arch == "MistralForCausalLM";
+  const bool qwen = arch == "Qwen2ForCausalLM" || arch == "Qwen3ForCausalLM";
   nlohmann::json rope_scaling = nullptr;
   if (p.has_rope_scaling) {
     rope_scaling = {
@@ -172,30 +248,58 @@ nlohmann::json LlamaConfigJson(const ModelPreset& p, TensorDType dtype) {
         {"original_max_position_embeddings", p.rope_scaling.original_max_position_embeddings},
     };
   }
-  return {
-      {"architectures", {"LlamaForCausalLM"}},
-      {"model_type", "llama"},
+  nlohmann::json config = {
+      {"architectures", {arch}},
+      {"model_type", ModelType(arch)},
       {"hidden_size", p.hidden_size},
       {"intermediate_size", p.intermediate_size},
       {"num_hidden_layers", p.num_hidden_layers},
       {"num_attention_heads", p.num_attention_heads},
       {"num_key_value_heads", p.num_key_value_heads},
-      {"head_dim", p.head_dim},
       {"max_position_embeddings", p.max_position_embeddings},
       {"rms_norm_eps", p.rms_norm_eps},
-      {"rope_theta", p.rope_theta},
-      {"rope_scaling", rope_scaling},
       {"vocab_size", p.vocab_size},
       {"bos_token_id", 1},
       {"eos_token_id", 2},
       {"tie_word_embeddings", p.tie_word_embeddings},
-      {"torch_dtype", std::string(TorchDTypeName(dtype))},
       {"hidden_act", "silu"},
-      {"attention_bias", false},
-      {"mlp_bias", false},
       {"initializer_range", p.initializer_range},
       {"use_cache", true},
   };
+  // Qwen2's config has no head_dim (it is hidden_size / heads there).
+  if (arch != "Qwen2ForCausalLM") config["head_dim"] = p.head_dim;
+  if (llama) {
+    config["attention_bias"] = p.attention_bias;
+    config["mlp_bias"] = p.mlp_bias;
+  }
+  if (arch == "Qwen3ForCausalLM") config["attention_bias"] = p.attention_bias;
+  if (mistral) config["sliding_window"] = p.sliding_window > 0 ? nlohmann::json(p.sliding_window) : nullptr;
+  if (qwen) {
+    // Sliding windows off, as in every released Qwen2.5 / Qwen3 dense model:
+    // 5.x writes the window as null and spells the layers out.
+    config["use_sliding_window"] = false;
+    config["max_window_layers"] = p.num_hidden_layers;
+    config["sliding_window"] = p.transformers5_layout ? nlohmann::json(nullptr) : nlohmann::json(4096);
+    if (p.transformers5_layout) {
+      config["layer_types"] = std::vector<std::string>(p.num_hidden_layers, "full_attention");
+    }
+  }
+  const std::string dtype_name(TorchDTypeName(dtype));
+  if (p.transformers5_layout) {
+    nlohmann::json rope = rope_scaling.is_null() ? nlohmann::json{{"rope_type", "default"}} : rope_scaling;
+    rope["rope_theta"] = p.rope_theta;
+    config["rope_parameters"] = rope;
+    config["dtype"] = dtype_name;
+    config["pad_token_id"] = nullptr;
+    config["attention_dropout"] = 0.0;
+    if (llama) config["pretraining_tp"] = 1;
+    config["transformers_version"] = "5.0.0";
+  } else {
+    config["rope_theta"] = p.rope_theta;
+    config["rope_scaling"] = rope_scaling;
+    config["torch_dtype"] = dtype_name;
+  }
+  return config;
 }
 
 }  // namespace djinn::testmodel

@@ -22,6 +22,20 @@ struct Llama3RopeScaling {
 
 struct ModelPreset {
   std::string name;
+  // "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM" (q/k/v
+  // biases) or "Qwen3ForCausalLM" (per-head q/k norms): the tensors and the
+  // config.json written follow the architecture.
+  std::string architecture = "LlamaForCausalLM";
+  // Llama and Qwen3: q/k/v/o biases. Llama: gate/up/down biases.
+  bool attention_bias = false;
+  bool mlp_bias = false;
+  // Mistral's sliding_window (0: null). Djinn accepts one no shorter than
+  // the context it serves.
+  int64_t sliding_window = 0;
+  // config.json as transformers 5 writes it (rope_parameters, dtype,
+  // layer_types) rather than as 4.x does (rope_theta, rope_scaling,
+  // torch_dtype).
+  bool transformers5_layout = false;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_hidden_layers = 0;
@@ -54,8 +68,14 @@ struct ModelPreset {
 // INVALID_ARGUMENT for a name not in PresetNames().
 absl::StatusOr<ModelPreset> FindPreset(std::string_view name);
 
-// HF LlamaForCausalLM config.json for the preset written in `dtype`.
-nlohmann::json LlamaConfigJson(const ModelPreset& preset, TensorDType dtype);
+// The config.json transformers' save_pretrained writes for the preset's
+// architecture in `dtype` (4.x or 5.x layout, as the preset says).
+nlohmann::json HfConfigJson(const ModelPreset& preset, TensorDType dtype);
+
+// Which extra tensors the architecture has.
+bool HasQkvBias(const ModelPreset& preset);  // Qwen2, or attention_bias
+bool HasOBias(const ModelPreset& preset);    // attention_bias (Llama, Qwen3)
+bool HasQkNorm(const ModelPreset& preset);   // Qwen3
 
 }  // namespace djinn::testmodel
 

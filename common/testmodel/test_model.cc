@@ -123,7 +123,7 @@ absl::Status WriteTestModel(const TestModelOptions& options) {
   }
   // Last: a directory with a config.json holds a complete model.
   return WriteFileAtomically((dir / "config.json").string(),
-                             JsonFile(LlamaConfigJson(*preset, dtype)));
+                             JsonFile(HfConfigJson(*preset, dtype)));
 }
 
 }  // namespace djinn::testmodel

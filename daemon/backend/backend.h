@@ -78,6 +78,17 @@ struct SamplingRow {
 };
 static_assert(sizeof(SamplingRow) == 4 * sizeof(int32_t));
 
+// A token and its log-probability, as the TopLogprobs op writes them: an
+// int32 pair (the float bit-cast), so a row of them is an int32 tensor row.
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+};
+static_assert(sizeof(TokenLogprob) == 2 * sizeof(int32_t));
+
+// Most alternatives TopLogprobs reports per row (OpenAI's top_logprobs limit).
+constexpr int64_t kMaxTopLogprobs = 20;
+
 // The two queues a backend runs work on, in issue order within each: every
 // op above runs on the compute queue; CopyToDevice runs on the copy queue, so
 // that streamed weights arrive while the GPU computes.
@@ -173,6 +184,15 @@ class Backend {
   virtual void Add(const Tensor& x, const Tensor& y) = 0;
   // out = silu(gate) * up; gate and up may be strided; out dense.
   virtual void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+  // x[r] += bias for every row r, in place: a linear layer's bias after its
+  // MatMul (x [n, m], may be strided; bias dense, m values of x's dtype:
+  // [1, m] or the loader's [m, 1]).
+  virtual void AddBias(const Tensor& x, const Tensor& bias) = 0;
+  // RmsNorm of every head_dim-wide slice of every row of x ([n, heads *
+  // head_dim], may be strided), in place, each slice scaled by weight
+  // ([1, head_dim]): Qwen3's per-head q_norm / k_norm. Statistics in fp32,
+  // each output rounded once, as RmsNorm.
+  virtual void HeadRmsNorm(const Tensor& x, int64_t head_dim, const Tensor& weight, float eps) = 0;
   // Rotates each head of x ([n, heads * head_dim], may be strided) in place
   // by positions[t] (int32 [n, 1]), HF rotate_half layout. cos/sin are fp32
   // [max_positions, head_dim / 2].
@@ -210,6 +230,20 @@ class Backend {
   // first maximum; otherwise temperature, top-k, top-p, softmax, and the
   // uniform draw inverted over the kept tokens in descending order.
   virtual void Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) = 0;
+
+  // Log-probabilities under the raw distribution of each row of float32
+  // logits [B, vocab] (log_softmax, before any temperature, top-k or top-p),
+  // for the token chosen in that row (ids int32 [B, 1], Sample's output)
+  // and the top_n (0..kMaxTopLogprobs, at most vocab) most likely tokens.
+  // Row b of out (dense int32 [B, 2 * (1 + top_n)], TokenLogprob entries)
+  // is the chosen token, then the top_n with the largest logits, largest
+  // first, equal logits by lower id. NaN logits count as -inf; when some logits are +inf those
+  // share the whole probability (log(1 / count) each, -inf the rest), as
+  // Sample treats them. A chosen id outside [0, vocab) gets logprob NaN; a
+  // row with no logit above -inf gives NaN logprobs throughout. Not part of
+  // a recorded step: the engine issues it after Sample, only when some row
+  // asks, and needs no scratch for it.
+  virtual void TopLogprobs(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& out) = 0;
 };
 
 }  // namespace djinn

@@ -85,6 +85,7 @@ LlamaWorkspace Carve(const ModelConfig& c, const WorkspaceShape& shape, DType dt
   ws.seq_lens = slice(shape.max_batch, 1);
   ws.sampling = slice(shape.max_batch, 4);
   ws.sampled = carve.Take(shape.max_batch, 1, DType::kInt32);
+  ws.logprobs = carve.Take(shape.max_batch, 2 * (1 + kMaxTopLogprobs), DType::kInt32);
   return ws;
 }
 
@@ -126,8 +127,9 @@ LayerWeights LlamaModel::LayerForCompute(int64_t l) {
   const std::byte* layout = layer_layout_[l];
   LayerWeights w = weights_.layers[l];
   if (block == layout) return w;
-  for (Tensor* t : {&w.input_norm, &w.qkv, &w.o, &w.post_attention_norm, &w.gate_up, &w.down}) {
-    t->data = block + (static_cast<const std::byte*>(t->data) - layout);
+  for (Tensor* t : {&w.input_norm, &w.qkv, &w.qkv_bias, &w.q_norm, &w.k_norm, &w.o, &w.o_bias,
+                    &w.post_attention_norm, &w.gate_up, &w.gate_up_bias, &w.down, &w.down_bias}) {
+    if (t->data != nullptr) t->data = block + (static_cast<const std::byte*>(t->data) - layout);
   }
   return w;
 }
@@ -188,6 +190,11 @@ void LlamaModel::IssueLayers(int64_t n, int64_t decode_rows, std::span<const Seg
     const LayerWeights w = LayerForCompute(l);
     backend_->RmsNorm(x, w.input_norm, eps, normed);
     backend_->MatMul(normed, w.qkv, qkv);
+    if (config_.qkv_bias) backend_->AddBias(qkv, w.qkv_bias);
+    if (config_.qk_norm) {
+      backend_->HeadRmsNorm(q, config_.head_dim, w.q_norm, eps);
+      backend_->HeadRmsNorm(k, config_.head_dim, w.k_norm, eps);
+    }
     backend_->Rope(q, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
     backend_->Rope(k, config_.head_dim, positions, ws.rope_cos, ws.rope_sin);
     backend_->WriteKv(k, v, kv_layout_, l, destinations);
@@ -202,12 +209,15 @@ void LlamaModel::IssueLayers(int64_t n, int64_t decode_rows, std::span<const Seg
                                  attention.Rows(segment.row, segment.n));
     }
     backend_->MatMul(attention, w.o, projected);
+    if (config_.o_bias) backend_->AddBias(projected, w.o_bias);
     backend_->Add(x, projected);
 
     backend_->RmsNorm(x, w.post_attention_norm, eps, normed);
     backend_->MatMul(normed, w.gate_up, gate_up);
+    if (config_.mlp_bias) backend_->AddBias(gate_up, w.gate_up_bias);
     backend_->SiluMul(gate_up.Cols(0, inter), gate_up.Cols(inter, inter), activated);
     backend_->MatMul(activated, w.down, projected);
+    if (config_.mlp_bias) backend_->AddBias(projected, w.down_bias);
     DoneWithLayer(l);
     backend_->Add(x, projected);
   }
@@ -265,6 +275,7 @@ void LlamaModel::Score(std::span<const int32_t> tokens, std::span<const int32_t>
 std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequence> sequences) {
   const int64_t chunk = workspace_.shape.prefill_chunk;
   prefill_chosen_.assign(sequences.size(), -1);
+  prefill_logprobs_.assign(sequences.size(), {});
   size_t next = 0;           // the first sequence not fully prefilled
   int64_t done_in_next = 0;  // of its prompt, rows already in the cache
   std::vector<PromptChunk> chunks;
@@ -279,19 +290,23 @@ std::span<const int32_t> LlamaModel::PrefillBatch(std::span<const PrefillSequenc
       const PrefillSequence& sequence = sequences[s];
       const int64_t start = s == next ? done_in_next : 0;
       const int64_t n = std::min<int64_t>(chunk - rows, static_cast<int64_t>(sequence.tokens.size()) - start);
-      chunks.push_back(PromptChunk{sequence.tokens, sequence.pages, start, n, sequence.sampling});
+      chunks.push_back(PromptChunk{sequence.tokens, sequence.pages, start, n, sequence.sampling, sequence.top_logprobs});
       owners.push_back(s);
       rows += n;
     }
     const std::span<const int32_t> ids = Step({}, chunks);
     size_t k = 0;
     for (size_t i = 0; i < chunks.size(); ++i) {
-      if (chunks[i].ends_prompt()) prefill_chosen_[owners[i]] = ids[k++];
+      if (!chunks[i].ends_prompt()) continue;
+      const std::span<const TokenLogprob> logprobs = Logprobs(k);
+      prefill_logprobs_[owners[i]].assign(logprobs.begin(), logprobs.end());
+      prefill_chosen_[owners[i]] = ids[k++];
     }
     const PromptChunk& last = chunks.back();
     next = last.ends_prompt() ? owners.back() + 1 : owners.back();
     done_in_next = last.ends_prompt() ? 0 : last.start + last.n;
   }
+  logprobs_.swap(prefill_logprobs_);
   return prefill_chosen_;
 }
 
@@ -319,13 +334,18 @@ std::span<const int32_t> LlamaModel::Step(std::span<const DecodeRow> rows, std::
   // Prompt rows after the decode rows; each chunk's page table after the
   // decode rows' tables.
   segments_.clear();
+  row_top_logprobs_.clear();
+  for (const DecodeRow& row : rows) row_top_logprobs_.push_back(row.top_logprobs);
   int64_t n = decode, finishing = 0;
   for (const PromptChunk& chunk : chunks) {
     const int64_t table = decode + static_cast<int64_t>(segments_.size());
     segments_.push_back(Segment{n, chunk.n, chunk.start, table});
     std::copy(chunk.pages.begin(), chunk.pages.end(), host.tables + table * pages_per_sequence);
     StagePromptRows(host, chunk.tokens, chunk.pages, chunk.start, chunk.n, n);
-    if (chunk.ends_prompt()) host.sampling[decode + finishing++] = chunk.sampling;
+    if (chunk.ends_prompt()) {
+      host.sampling[decode + finishing++] = chunk.sampling;
+      row_top_logprobs_.push_back(chunk.top_logprobs);
+    }
     n += chunk.n;
   }
   UploadStepInputs();
@@ -347,6 +367,7 @@ std::span<const int32_t> LlamaModel::Step(std::span<const DecodeRow> rows, std::
     backend_->CopyToHost(ws.sampled.Rows(0, m), std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), m)));
     if (ring_ != nullptr) ring_->CollectTimings();
   }
+  FetchLogprobs(row_top_logprobs_);
   if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
   return std::span<const int32_t>(sampled_host_.data(), m);
 }
@@ -371,8 +392,39 @@ std::span<const int32_t> LlamaModel::Decode(std::span<const DecodeRow> rows) {
   backend_->CopyToHost(ws.sampled.Rows(0, batch),
                        std::as_writable_bytes(std::span<int32_t>(sampled_host_.data(), batch)));
   if (ring_ != nullptr) ring_->CollectTimings();
+  row_top_logprobs_.clear();
+  for (const DecodeRow& row : rows) row_top_logprobs_.push_back(row.top_logprobs);
+  FetchLogprobs(row_top_logprobs_);
   if (ring_ != nullptr) ring_->AddPassSeconds(absl::ToDoubleSeconds(absl::Now() - began));
   return std::span<const int32_t>(sampled_host_.data(), batch);
+}
+
+void LlamaModel::FetchLogprobs(std::span<const int32_t> top_logprobs) {
+  const int64_t rows = static_cast<int64_t>(top_logprobs.size());
+  logprobs_.resize(top_logprobs.size());
+  for (std::vector<TokenLogprob>& row : logprobs_) row.clear();
+  // The run of logits rows from the first that asked to the last, with the
+  // largest top_n any of them wants (the others' extra entries are dropped).
+  int64_t first = rows, last = -1, top_n = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (top_logprobs[r] < 0) continue;
+    first = std::min(first, r);
+    last = r;
+    top_n = std::max<int64_t>(top_n, std::min<int64_t>(top_logprobs[r], kMaxTopLogprobs));
+  }
+  if (last < 0) return;
+  top_n = std::min<int64_t>(top_n, config_.vocab_size);
+  const LlamaWorkspace& ws = workspace_;
+  const int64_t count = last - first + 1, cols = 2 * (1 + top_n);
+  const Tensor out{ws.logprobs.data, DType::kInt32, count, cols};  // dense, at the buffer's start
+  backend_->TopLogprobs(ws.logits.Rows(first, count), ws.sampled.Rows(first, count), top_n, out);
+  logprobs_host_.resize(static_cast<size_t>(count * cols));
+  backend_->CopyToHost(out, std::as_writable_bytes(std::span<int32_t>(logprobs_host_)));
+  for (int64_t r = first; r <= last; ++r) {
+    if (top_logprobs[r] < 0) continue;
+    const auto* entries = reinterpret_cast<const TokenLogprob*>(logprobs_host_.data() + (r - first) * cols);
+    logprobs_[r].assign(entries, entries + 1 + std::min<int64_t>(top_logprobs[r], top_n));
+  }
 }
 
 }  // namespace djinn

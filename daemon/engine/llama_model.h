@@ -2,8 +2,11 @@
 // the forward pass written once against the Backend ops.
 //
 //   x = embed(tokens)
-//   per layer:  q|k|v = qkv(norm(x));  h = x + o_proj(attention(rope(q), rope(k), v))
+//   per layer:  q|k|v = qkv(norm(x)) (+ bias: Qwen2, Llama attention_bias)
+//               q, k = head_norm(q), head_norm(k)        (Qwen3)
+//               h = x + o_proj(attention(rope(q), rope(k), v))
 //               gate|up = gate_up(norm(h));  x = h + down(silu(gate) * up)
+//               (o_proj, gate_up and down + bias where the config has them)
 //   logits = lm_head(norm(x))          (lm_head = embed when tied)
 //
 // q/k/v and gate/up are fused into one weight matrix each (stacked rows), so
@@ -23,7 +26,10 @@
 //    the device in one Upload of the step inputs.
 //  - PrefillBatch: whole prompts, packed into Steps of at most
 //    prefill_chunk rows.
-//  All end by sampling on the backend; only the chosen ids come back.
+//  All end by sampling on the backend; only the chosen ids come back, and,
+//  for the rows that ask (top_logprobs >= 0), the chosen token's
+//  log-probability and the top alternatives (Logprobs), computed by one more
+//  op outside the recorded step, so rows that do not ask pay nothing.
 //  - Score: every position's logits of one sequence (tests and tools).
 #ifndef DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
 #define DJINN_DAEMON_ENGINE_LLAMA_MODEL_H_
@@ -41,13 +47,21 @@
 
 namespace djinn {
 
+// Tensors the architecture lacks (ModelConfig's qkv_bias, o_bias,
+// mlp_bias, qk_norm) have no data. Biases are [m, 1] (the column a product
+// with m outputs adds), fused as their weights are.
 struct LayerWeights {
   Tensor input_norm;
   Tensor qkv;  // [q_dim + 2 * kv_dim, hidden]: q_proj, k_proj, v_proj rows
+  Tensor qkv_bias;  // [q_dim + 2 * kv_dim, 1]
+  Tensor q_norm, k_norm;  // [1, head_dim]
   Tensor o;
+  Tensor o_bias;  // [hidden, 1]
   Tensor post_attention_norm;
   Tensor gate_up;  // [2 * intermediate, hidden]: gate_proj, up_proj rows
+  Tensor gate_up_bias;  // [2 * intermediate, 1]
   Tensor down;
+  Tensor down_bias;  // [hidden, 1]
 };
 
 struct LlamaWeights {
@@ -84,6 +98,7 @@ struct LlamaWorkspace {
   Tensor seq_lens;      // [max_batch, 1]
   Tensor sampling;      // [max_batch, 4] SamplingRow
   Tensor sampled;       // [max_batch, 1] the step's output ids (not uploaded)
+  Tensor logprobs;      // int32 [max_batch, 2 * (1 + kMaxTopLogprobs)]: TopLogprobs' output
 };
 
 // One sequence whose prompt is prefilled.
@@ -91,6 +106,7 @@ struct PrefillSequence {
   std::span<const int32_t> tokens;  // the whole prompt, from position 0
   std::span<const int32_t> pages;
   SamplingRow sampling;             // for its first generated token
+  int32_t top_logprobs = -1;        // see DecodeRow
 };
 
 // Positions [start, start + n) of one sequence's prompt in a Step (the
@@ -100,6 +116,7 @@ struct PromptChunk {
   std::span<const int32_t> pages;
   int64_t start = 0, n = 0;
   SamplingRow sampling;             // for its first generated token, if the chunk ends the prompt
+  int32_t top_logprobs = -1;        // see DecodeRow; read if the chunk ends the prompt
   bool ends_prompt() const { return start + n == static_cast<int64_t>(tokens.size()); }
 };
 
@@ -109,6 +126,9 @@ struct DecodeRow {
   int64_t position = 0;  // its position; the cache holds [0, position)
   std::span<const int32_t> pages;
   SamplingRow sampling;
+  // < 0: no log-probabilities for the sampled token; else its own and the
+  // top_logprobs (<= kMaxTopLogprobs) most likely alternatives (Logprobs).
+  int32_t top_logprobs = -1;
 };
 
 class LlamaModel {
@@ -148,6 +168,13 @@ class LlamaModel {
   // at most max_batch. Returns the decode rows' ids, then the first token of
   // each chunk that ends its prompt, in order.
   std::span<const int32_t> Step(std::span<const DecodeRow> rows, std::span<const PromptChunk> chunks);
+
+  // After Decode, Step or PrefillBatch: for returned id i (same order), the
+  // chosen token and its log-probability, then the row's top_logprobs most
+  // likely tokens (Backend::TopLogprobs: the raw distribution, before
+  // temperature, top-k and top-p); empty for a row that asked for none.
+  // Valid until the next pass.
+  std::span<const TokenLogprob> Logprobs(size_t i) const { return logprobs_[i]; }
 
   // While idle, with streamed layers: starts copying the blocks the next
   // pass begins with, so that a prompt arriving now need not wait for them.
@@ -195,6 +222,10 @@ class LlamaModel {
   // Rows [0, rows.size()) of the step inputs from decode rows.
   void StageDecodeRows(const StepHost& host, std::span<const DecodeRow> rows) const;
   void UploadStepInputs();
+  // After a pass's Sample: TopLogprobs over the logits rows that asked
+  // (top_logprobs[r] >= 0, r in logits-row order) into logprobs_; clears
+  // logprobs_ to top_logprobs.size() empty rows first.
+  void FetchLogprobs(std::span<const int32_t> top_logprobs);
   // Writes rows [row, row + n) of the step inputs: tokens[start, start + n)
   // of a sequence with `pages`, at their positions.
   void StagePromptRows(const StepHost& host, std::span<const int32_t> tokens, std::span<const int32_t> pages,
@@ -218,6 +249,11 @@ class LlamaModel {
   std::vector<int32_t> step_host_;
   std::vector<int32_t> sampled_host_;
   std::vector<int32_t> prefill_chosen_;
+  // Per logits row of the pass: what the row asked (DecodeRow::top_logprobs).
+  std::vector<int32_t> row_top_logprobs_;
+  std::vector<int32_t> logprobs_host_;                // TopLogprobs' output, copied back
+  std::vector<std::vector<TokenLogprob>> logprobs_;   // Logprobs(i)
+  std::vector<std::vector<TokenLogprob>> prefill_logprobs_;
   std::vector<Segment> segments_;
   // decode_graphs_[b - 1]: the recorded decode step for batch b, made on
   // first use.

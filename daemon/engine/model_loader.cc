@@ -1,13 +1,17 @@
 #include "daemon/engine/model_loader.h"
 
 #include <algorithm>
+#include <set>
+#include <string_view>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/byte_size.h"
+#include "common/generation_config.h"
 #include "common/host_convert.h"
 #include "common/parallel_read.h"
 #include "common/safetensors.h"
@@ -21,10 +25,11 @@ namespace {
 struct WeightSpec {
   std::string name;
   int64_t rows;
-  int64_t cols;  // 1 for vectors (norm weights)
+  int64_t cols;  // 1 for biases
   Tensor* target;
   int64_t row_offset = 0;
   int64_t layer = -1;  // the decoder layer it belongs to; -1: embedding, final norm, lm_head
+  bool vector = false;  // stored 1-D: [rows * cols] (norm weights [1, n], biases [n, 1])
 };
 
 // A weight as the model holds it, and the checkpoint tensors that fill it.
@@ -42,7 +47,12 @@ void ExpectedWeights(const ModelConfig& c, LlamaWeights* w, std::vector<WeightBu
   int64_t layer = -1;
   auto whole = [&](const std::string& name, int64_t rows, int64_t cols, Tensor* target) {
     buffers->push_back({target, rows, cols, layer});
-    specs->push_back({name, rows, cols, target, 0, layer});
+    specs->push_back({name, rows, cols, target, 0, layer, /*vector=*/rows == 1});
+  };
+  // A bias of a product with `rows` outputs: a column [rows, 1], so that
+  // fused ones stack like their weights (row offsets).
+  auto bias = [&](const std::string& name, int64_t rows, Tensor* target, int64_t row_offset) {
+    specs->push_back({name, rows, 1, target, row_offset, layer, /*vector=*/true});
   };
   whole("model.embed_tokens.weight", c.vocab_size, c.hidden_size, &w->embed);
   w->layers.resize(c.num_hidden_layers);
@@ -56,12 +66,35 @@ void ExpectedWeights(const ModelConfig& c, LlamaWeights* w, std::vector<WeightBu
     specs->push_back({p + "self_attn.q_proj.weight", q, c.hidden_size, &l.qkv, 0, i});
     specs->push_back({p + "self_attn.k_proj.weight", kv, c.hidden_size, &l.qkv, q, i});
     specs->push_back({p + "self_attn.v_proj.weight", kv, c.hidden_size, &l.qkv, q + kv, i});
+    if (c.qkv_bias) {
+      buffers->push_back({&l.qkv_bias, q + 2 * kv, 1, i});
+      bias(p + "self_attn.q_proj.bias", q, &l.qkv_bias, 0);
+      bias(p + "self_attn.k_proj.bias", kv, &l.qkv_bias, q);
+      bias(p + "self_attn.v_proj.bias", kv, &l.qkv_bias, q + kv);
+    }
+    if (c.qk_norm) {
+      whole(p + "self_attn.q_norm.weight", 1, c.head_dim, &l.q_norm);
+      whole(p + "self_attn.k_norm.weight", 1, c.head_dim, &l.k_norm);
+    }
     whole(p + "self_attn.o_proj.weight", c.hidden_size, q, &l.o);
+    if (c.o_bias) {
+      buffers->push_back({&l.o_bias, c.hidden_size, 1, i});
+      bias(p + "self_attn.o_proj.bias", c.hidden_size, &l.o_bias, 0);
+    }
     whole(p + "post_attention_layernorm.weight", 1, c.hidden_size, &l.post_attention_norm);
     buffers->push_back({&l.gate_up, 2 * inter, c.hidden_size, i});
     specs->push_back({p + "mlp.gate_proj.weight", inter, c.hidden_size, &l.gate_up, 0, i});
     specs->push_back({p + "mlp.up_proj.weight", inter, c.hidden_size, &l.gate_up, inter, i});
+    if (c.mlp_bias) {
+      buffers->push_back({&l.gate_up_bias, 2 * inter, 1, i});
+      bias(p + "mlp.gate_proj.bias", inter, &l.gate_up_bias, 0);
+      bias(p + "mlp.up_proj.bias", inter, &l.gate_up_bias, inter);
+    }
     whole(p + "mlp.down_proj.weight", c.hidden_size, inter, &l.down);
+    if (c.mlp_bias) {
+      buffers->push_back({&l.down_bias, c.hidden_size, 1, i});
+      bias(p + "mlp.down_proj.bias", c.hidden_size, &l.down_bias, 0);
+    }
   }
   layer = -1;
   whole("model.norm.weight", 1, c.hidden_size, &w->final_norm);
@@ -69,13 +102,34 @@ void ExpectedWeights(const ModelConfig& c, LlamaWeights* w, std::vector<WeightBu
 }
 
 absl::Status CheckShape(const WeightSpec& spec, const TensorInfo& info) {
-  const bool vector = spec.rows == 1;
-  const bool ok = vector ? (info.shape.size() == 1 && info.shape[0] == spec.cols)
-                         : (info.shape.size() == 2 && info.shape[0] == spec.rows && info.shape[1] == spec.cols);
+  const int64_t elements = spec.rows * spec.cols;
+  const bool ok = spec.vector ? (info.shape.size() == 1 && info.shape[0] == elements)
+                              : (info.shape.size() == 2 && info.shape[0] == spec.rows && info.shape[1] == spec.cols);
   if (ok) return absl::OkStatus();
-  const std::string expected = vector ? absl::StrCat("[", spec.cols, "]") : absl::StrCat("[", spec.rows, ", ", spec.cols, "]");
+  const std::string expected =
+      spec.vector ? absl::StrCat("[", elements, "]") : absl::StrCat("[", spec.rows, ", ", spec.cols, "]");
   return absl::InvalidArgumentError(absl::StrCat("tensor \"", spec.name, "\" has shape [",
                                                  absl::StrJoin(info.shape, ", "), "], config.json implies ", expected));
+}
+
+// Fail closed: a tensor the config does not account for (a bias the config
+// says the model lacks, a norm of another architecture) would otherwise be
+// dropped without a word. Rotary inv_freq buffers (recomputed from the
+// config) and a tied model's copy of the embedding as lm_head are the
+// exceptions, as in transformers.
+absl::Status CheckNoUnusedTensors(const SafetensorsModel& files, const std::vector<WeightSpec>& specs,
+                                  const ModelConfig& c) {
+  std::set<std::string_view> expected;
+  for (const WeightSpec& spec : specs) expected.insert(spec.name);
+  for (const std::unique_ptr<SafetensorsFile>& file : files.files()) {
+    for (const auto& [name, info] : file->tensors()) {
+      if (expected.contains(name) || absl::EndsWith(name, ".rotary_emb.inv_freq")) continue;
+      if (c.tie_word_embeddings && name == "lm_head.weight") continue;
+      return absl::InvalidArgumentError(absl::StrCat("tensor \"", name, "\" is not part of a ", c.architecture,
+                                                     " as config.json describes it"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Weights stored in the compute dtype are copied byte for byte, read with
@@ -149,10 +203,30 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   absl::StatusOr<ModelConfig> config = LoadModelConfig(directory);
   if (!config.ok()) return config.status();
   loaded->config = *config;
+  // A generation stops on config.json's EOS ids and generation_config.json's
+  // (Llama 3.1 Instruct lists three there).
+  absl::StatusOr<std::vector<int64_t>> generation_eos = LoadGenerationEosTokenIds(directory);
+  if (!generation_eos.ok()) return generation_eos.status();
+  for (int64_t id : *generation_eos) {
+    if (id < 0 || id >= loaded->config.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("generation_config.json: eos_token_id ", id,
+                                                     " is outside the vocabulary [0, ", loaded->config.vocab_size, ")"));
+    }
+  }
+  loaded->config.eos_token_ids = UnionOfTokenIds(loaded->config.eos_token_ids, *generation_eos);
   const ModelConfig& c = loaded->config;
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(directory);
   if (!tokenizer.ok()) return tokenizer.status();
   loaded->tokenizer = *std::move(tokenizer);
+  // The chat template is parsed now, so that one Djinn cannot run fails the
+  // load (naming the construct), not the first chat request. None is fine:
+  // chat requests to the model are then FAILED_PRECONDITION.
+  absl::StatusOr<std::unique_ptr<ChatTemplate>> chat_template = ChatTemplate::Load(directory);
+  if (chat_template.ok()) {
+    loaded->chat_template = *std::move(chat_template);
+  } else if (!absl::IsNotFound(chat_template.status())) {
+    return chat_template.status();
+  }
   absl::StatusOr<std::unique_ptr<SafetensorsModel>> files = SafetensorsModel::Open(directory);
   if (!files.ok()) return files.status();
   loaded->stored_dtype = (*files)->predominant_dtype();
@@ -169,6 +243,7 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
     if (absl::Status s = CheckShape(spec, *info); !s.ok()) return s;
     weight_bytes += static_cast<uint64_t>(spec.rows * spec.cols) * DTypeSize(dtype);
   }
+  if (absl::Status s = CheckNoUnusedTensors(**files, specs, c); !s.ok()) return s;
 
   // 2. Plan (residency_plan.h): which layers stay resident and which stream
   //    through the ring, how many KV sequences fit.
@@ -178,6 +253,19 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> LoadModel(const std::string& dire
   if (context > c.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrFormat("max_context_length %d exceeds the model's max_position_embeddings %d",
                                                       context, c.max_position_embeddings));
+  }
+  // Sliding-window attention (Mistral) is not implemented: within the
+  // window it is full attention, so a context no longer than the window
+  // is exact. A cap shortens the context to the window; an asked-for (or
+  // default) longer context is refused.
+  if (c.sliding_window > 0 && context > c.sliding_window) {
+    if (!settings.context_is_cap) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "config.json: \"sliding_window\" %d is shorter than the context %d (sliding-window attention is not "
+          "supported; load with max_context_length <= %d)",
+          c.sliding_window, context, c.sliding_window));
+    }
+    context = c.sliding_window;
   }
   const KvCache::Shape kv_shape{c.num_hidden_layers, context, c.kv_dim(), dtype};
   const int wanted = settings.max_sequences > 0 ? settings.max_sequences : kDefaultMaxSequences;

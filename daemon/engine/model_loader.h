@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/chat_template.h"
 #include "common/model_config.h"
 #include "common/tokenizer.h"
 #include "daemon/backend/backend.h"
@@ -83,6 +84,9 @@ struct LoadedWeights {
   ModelConfig config;
   DType stored_dtype = DType::kFloat32;
   std::unique_ptr<Tokenizer> tokenizer;
+  // The model's chat template (common/chat_template.h); nullptr when it has
+  // none. A template Djinn cannot run fails the load.
+  std::unique_ptr<ChatTemplate> chat_template;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<KvCache> kv_cache;
   ResidencyPlan plan;  // as loaded; residency moves layers since

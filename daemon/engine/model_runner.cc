@@ -10,6 +10,26 @@
 #include "daemon/engine/sampling/stop_matcher.h"
 
 namespace djinn {
+namespace {
+
+// A chat request's prompt: the conversation rendered with the model's chat
+// template, tokenized as apply_chat_template does.
+absl::StatusOr<std::vector<int32_t>> ChatPromptTokens(const LoadedWeights& weights,
+                                                      const std::vector<ChatMessage>& messages) {
+  if (weights.chat_template == nullptr) {
+    return absl::FailedPreconditionError(
+        "the model has no chat template (no chat_template in its tokenizer_config.json, no chat_template.jinja): "
+        "send a text prompt");
+  }
+  if (messages.empty()) return absl::InvalidArgumentError("the chat has no messages");
+  absl::StatusOr<std::string> text = weights.chat_template->Render(messages, /*add_generation_prompt=*/true);
+  if (!text.ok()) return text.status();
+  // The template writes the special tokens (BOS …) itself: none are added,
+  // as apply_chat_template tokenizes.
+  return weights.tokenizer->Encode(*text, /*add_special_tokens=*/false);
+}
+
+}  // namespace
 
 struct ModelRunner::Sequence {
   std::shared_ptr<GenerationStream> stream;
@@ -18,6 +38,7 @@ struct ModelRunner::Sequence {
   uint32_t max_tokens = 0;
   std::vector<int32_t> stop_token_ids;
   std::unique_ptr<Sampler> sampler;
+  int32_t top_logprobs = -1;  // DecodeRow::top_logprobs: < 0 when logprobs were not asked for
   std::unique_ptr<IncrementalDetokenizer> detokenizer;
   std::unique_ptr<StopMatcher> stop_matcher;
   int slot = -1;
@@ -55,10 +76,14 @@ ModelRunner::~ModelRunner() {
 absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const GenerationRequest& request) {
   const ModelConfig& config = weights_->config;
   auto sequence = std::make_unique<Sequence>();
-  if (request.prompt_text.has_value()) {
-    sequence->tokens.push_back(static_cast<int32_t>(config.bos_token_id));
-    const std::vector<int32_t> ids = weights_->tokenizer->Encode(*request.prompt_text);
-    sequence->tokens.insert(sequence->tokens.end(), ids.begin(), ids.end());
+  if (request.chat_messages.has_value()) {
+    absl::StatusOr<std::vector<int32_t>> tokens = ChatPromptTokens(*weights_, *request.chat_messages);
+    if (!tokens.ok()) return tokens.status();
+    sequence->tokens = *std::move(tokens);
+  } else if (request.prompt_text.has_value()) {
+    // BOS (and whatever else) as the tokenizer's own rules add them: the
+    // post-processor of tokenizer.json, the BOS for tokenizer.model.
+    sequence->tokens = weights_->tokenizer->Encode(*request.prompt_text, /*add_special_tokens=*/true);
   } else {
     sequence->tokens = request.prompt_ids;
   }
@@ -85,6 +110,13 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const Gene
   if (request.temperature < 0 || !(request.top_p >= 0 && request.top_p <= 1) || request.top_k < 0) {
     return absl::InvalidArgumentError("temperature must be >= 0, top_k >= 0 and top_p in [0, 1]");
   }
+  if (request.top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrFormat("top_logprobs is %d; at most %d alternatives per token",
+                                                      request.top_logprobs, kMaxTopLogprobs));
+  }
+  if (request.top_logprobs > 0 && !request.logprobs) {
+    return absl::InvalidArgumentError("top_logprobs needs logprobs: set logprobs to true");
+  }
   SamplingParams sampling;
   sampling.temperature = request.temperature;
   sampling.top_k = request.top_k;
@@ -98,6 +130,7 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> ModelRunner::Submit(const Gene
     for (int64_t eos : config.eos_token_ids) sequence->stop_token_ids.push_back(static_cast<int32_t>(eos));
   }
   sequence->sampler = std::make_unique<Sampler>(sampling);
+  sequence->top_logprobs = request.logprobs ? static_cast<int32_t>(request.top_logprobs) : -1;
   const Tokenizer* tokenizer = weights_->tokenizer.get();
   sequence->detokenizer = std::make_unique<IncrementalDetokenizer>(
       [tokenizer](std::span<const int32_t> ids) { return tokenizer->Decode(ids); }, sequence->tokens);
@@ -315,7 +348,8 @@ void ModelRunner::RunPass() {
     if (sequence->cached < sequence->prompt_tokens) continue;
     // The token sampled last is fed at the first position the cache lacks.
     decode_rows_.push_back(DecodeRow{sequence->tokens.back(), static_cast<int64_t>(sequence->cached),
-                                     weights_->kv_cache->Pages(sequence->slot), sequence->sampler->NextRow()});
+                                     weights_->kv_cache->Pages(sequence->slot), sequence->sampler->NextRow(),
+                                     sequence->top_logprobs});
     decoding.push_back(sequence.get());
   }
   // Then as much of the waiting prompts as the pass has rows for, oldest
@@ -332,36 +366,55 @@ void ModelRunner::RunPass() {
     // Drawn only for the row that samples, so a request's random stream
     // does not depend on how its prompt was cut.
     if (chunk.ends_prompt()) chunk.sampling = sequence->sampler->NextRow();
+    chunk.top_logprobs = sequence->top_logprobs;
     budget -= chunk.n;
     prompt_chunks_.push_back(chunk);
     prompting.push_back(sequence.get());
   }
   std::vector<int32_t> chosen;
+  // Per chosen id, once some row asked (so a pass where none did allocates nothing).
+  std::vector<std::vector<TokenLogprob>> logprobs;
   {
     absl::MutexLock lock(&compute_mutex_);
     const std::span<const int32_t> ids = weights_->model->Step(decode_rows_, prompt_chunks_);
     chosen.assign(ids.begin(), ids.end());
+    for (size_t i = 0; i < chosen.size(); ++i) {
+      const std::span<const TokenLogprob> row = weights_->model->Logprobs(i);
+      if (row.empty()) continue;
+      logprobs.resize(chosen.size());
+      logprobs[i].assign(row.begin(), row.end());
+    }
     PublishResidency();
   }
+  auto logprobs_of = [&logprobs](size_t i) {
+    return i < logprobs.size() ? std::span<const TokenLogprob>(logprobs[i]) : std::span<const TokenLogprob>();
+  };
   std::vector<Sequence*> finished;
   size_t next = 0;
   for (Sequence* sequence : decoding) {
     ++sequence->cached;
-    if (!Accept(*sequence, chosen[next++])) finished.push_back(sequence);
+    if (!Accept(*sequence, chosen[next], logprobs_of(next))) finished.push_back(sequence);
+    ++next;
   }
   for (size_t i = 0; i < prompting.size(); ++i) {
     prompting[i]->cached += static_cast<size_t>(prompt_chunks_[i].n);
-    if (prompt_chunks_[i].ends_prompt() && !Accept(*prompting[i], chosen[next++])) finished.push_back(prompting[i]);
+    if (!prompt_chunks_[i].ends_prompt()) continue;
+    if (!Accept(*prompting[i], chosen[next], logprobs_of(next))) finished.push_back(prompting[i]);
+    ++next;
   }
   std::erase_if(running_, [&](const std::unique_ptr<Sequence>& sequence) {
     return std::find(finished.begin(), finished.end(), sequence.get()) != finished.end();
   });
 }
 
-bool ModelRunner::Accept(Sequence& sequence, int32_t token) {
+bool ModelRunner::Accept(Sequence& sequence, int32_t token, std::span<const TokenLogprob> logprobs) {
   if (token < 0) {
     Fail(sequence, absl::InternalError("sampling failed: no logit is a finite number"));
     return false;
+  }
+  std::vector<GeneratedLogprobs> token_logprobs;
+  if (!logprobs.empty()) {
+    token_logprobs.push_back(GeneratedLogprobs{logprobs[0], {logprobs.begin() + 1, logprobs.end()}});
   }
   sequence.tokens.push_back(token);
   const uint32_t generated = static_cast<uint32_t>(sequence.tokens.size() - sequence.prompt_tokens);
@@ -377,13 +430,13 @@ bool ModelRunner::Accept(Sequence& sequence, int32_t token) {
   // A stop token ends the sequence; its id is returned, its text is not.
   if (std::find(sequence.stop_token_ids.begin(), sequence.stop_token_ids.end(), token) !=
       sequence.stop_token_ids.end()) {
-    Finish(sequence, FinishReason::kStop, sequence.stop_matcher->Flush(), {token});
+    Finish(sequence, FinishReason::kStop, sequence.stop_matcher->Flush(), {token}, std::move(token_logprobs));
     return false;
   }
   const std::string delta = sequence.detokenizer->Push(token);
   StopMatcher::Result released = sequence.stop_matcher->Push(delta);
   if (released.stopped) {
-    Finish(sequence, FinishReason::kStop, std::move(released.text), {token});
+    Finish(sequence, FinishReason::kStop, std::move(released.text), {token}, std::move(token_logprobs));
     return false;
   }
   if (generated >= sequence.max_tokens) {
@@ -391,11 +444,13 @@ bool ModelRunner::Accept(Sequence& sequence, int32_t token) {
     StopMatcher::Result rest = sequence.stop_matcher->Push(sequence.detokenizer->Flush());
     tail += rest.text;
     if (!rest.stopped) tail += sequence.stop_matcher->Flush();
-    Finish(sequence, rest.stopped ? FinishReason::kStop : FinishReason::kLength, std::move(tail), {token});
+    Finish(sequence, rest.stopped ? FinishReason::kStop : FinishReason::kLength, std::move(tail), {token},
+           std::move(token_logprobs));
     return false;
   }
   GenerationEvent event;
   event.token_ids.push_back(token);
+  event.logprobs = std::move(token_logprobs);
   event.text = std::move(released.text);
   sequence.stream->Push(std::move(event));
   return true;
@@ -439,10 +494,12 @@ void ModelRunner::Fail(Sequence& sequence, absl::Status error) {
   sequence.stream->Push(std::move(event));
 }
 
-void ModelRunner::Finish(Sequence& sequence, FinishReason reason, std::string text, std::vector<int32_t> last_tokens) {
+void ModelRunner::Finish(Sequence& sequence, FinishReason reason, std::string text, std::vector<int32_t> last_tokens,
+                         std::vector<GeneratedLogprobs> last_logprobs) {
   ReleaseKv(sequence);
   GenerationEvent event;
   event.token_ids = std::move(last_tokens);
+  event.logprobs = std::move(last_logprobs);
   event.text = std::move(text);
   event.finish = reason;
   sequence.usage.total_seconds = absl::ToDoubleSeconds(absl::Now() - sequence.submitted);

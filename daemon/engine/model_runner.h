@@ -92,11 +92,12 @@ class ModelRunner : public ResidencyMember {
   void RunPass();
   // Prompt rows a pass may take beside `decode_rows` decoding sequences.
   int64_t PromptRowsFor(int64_t decode_rows) const;
-  // Takes the token sampled for `sequence` (negative: sampling failed):
-  // streams it, or finishes the sequence. False once it has finished.
-  bool Accept(Sequence& sequence, int32_t token);
+  // Takes the token sampled for `sequence` (negative: sampling failed) and
+  // its log-probabilities (LlamaModel::Logprobs; empty unless asked for):
+  // streams them, or finishes the sequence. False once it has finished.
+  bool Accept(Sequence& sequence, int32_t token, std::span<const TokenLogprob> logprobs);
   void Finish(Sequence& sequence, FinishReason reason, std::string text = "",
-              std::vector<int32_t> last_tokens = {});
+              std::vector<int32_t> last_tokens = {}, std::vector<GeneratedLogprobs> last_logprobs = {});
   // Copies the ring's counters and the residency for ring_counters() and
   // residency(); called after every forward pass and placement change,
   // under compute_mutex_.

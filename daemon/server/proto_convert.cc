@@ -72,6 +72,16 @@ v1::ModelDescription ToProto(const ModelInfo& info) {
 
 void ToProto(const GenerationEvent& event, v1::GenerateResponse* response) {
   for (int32_t id : event.token_ids) response->add_token_ids(static_cast<uint32_t>(id));
+  for (const GeneratedLogprobs& generated : event.logprobs) {
+    v1::GeneratedTokenLogprobs* out = response->add_logprobs();
+    out->set_token_id(static_cast<uint32_t>(generated.chosen.id));
+    out->set_logprob(generated.chosen.logprob);
+    for (const TokenLogprob& alternative : generated.top) {
+      v1::TokenLogprob* top = out->add_top_logprobs();
+      top->set_token_id(static_cast<uint32_t>(alternative.id));
+      top->set_logprob(alternative.logprob);
+    }
+  }
   response->set_text(event.text);
   if (event.finish == FinishReason::kNone) return;
   response->set_finish_reason(ToProto(event.finish));
@@ -88,6 +98,9 @@ GenerationRequest FromProto(const v1::GenerateRequest& request) {
   GenerationRequest out;
   if (request.prompt_case() == v1::GenerateRequest::kText) {
     out.prompt_text = request.text();
+  } else if (request.prompt_case() == v1::GenerateRequest::kChat) {
+    std::vector<ChatMessage>& messages = out.chat_messages.emplace();
+    for (const v1::ChatMessage& m : request.chat().messages()) messages.push_back({m.role(), m.content()});
   } else {
     out.prompt_ids.assign(request.token_ids().ids().begin(), request.token_ids().ids().end());
   }
@@ -100,6 +113,8 @@ GenerationRequest FromProto(const v1::GenerateRequest& request) {
   out.stop_token_ids.assign(request.stop_token_ids().begin(), request.stop_token_ids().end());
   out.ignore_eos = request.ignore_eos();
   out.priority = request.priority();
+  out.logprobs = request.logprobs();
+  out.top_logprobs = request.top_logprobs();
   return out;
 }
 

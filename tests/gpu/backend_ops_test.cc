@@ -1,6 +1,6 @@
 // The CUDA backend's memory ops and row ops against the CPU reference, on a
 // GPU host, in fp32, fp16 and bf16: Upload / Download / CopyToHost,
-// Embedding, RmsNorm, MatMul, Add, SiluMul, Rope, WriteKv (strided views and
+// Embedding, RmsNorm, HeadRmsNorm, MatMul, Add, AddBias, SiluMul, Rope, WriteKv (strided views and
 // paged caches included), and the rule that no op allocates device memory.
 // Attention, sampling and Record/Replay have files of their own; the shared
 // fixture and the discipline are in gpu_test_util.h.
@@ -15,6 +15,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "common/float16.h"
@@ -196,6 +197,61 @@ TEST_P(GpuOpsTest, Add) {
     const Tensor gx = Put(x, rows, cols);
     gpu_->Add(gx, Put(y, rows, cols));
     Check("add", Shape({{"rows", rows}, {"cols", cols}}), Get(gx), ref);
+  }
+}
+
+// A linear layer's bias, dense and as a column range of a fused [rows, q +
+// 2 kv] projection (the columns around it untouched).
+TEST_P(GpuOpsTest, AddBias) {
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 4096}, {64, 6144}, {3, 37}, {1, 1}}) {
+    std::vector<float> x = Random(rows * cols, dtype_, -2.0f, 2.0f), bias = Random(cols, dtype_, -1.0f, 1.0f);
+    std::vector<float> ref = x;
+    cpu_.AddBias(View(ref, rows, cols), View(bias, cols, 1));
+    const Tensor gx = Put(x, rows, cols);
+    gpu_->AddBias(gx, Put(bias, cols, 1));
+    Check("addbias", Shape({{"rows", rows}, {"cols", cols}}), Get(gx), ref);
+  }
+  using Case = std::tuple<int64_t, int64_t, int64_t, int64_t>;  // rows, wide, first column, cols
+  for (const auto& [rows, wide, first, cols] : std::vector<Case>{{5, 6144, 4096, 1024}, {3, 96, 40, 24}, {2, 21, 3, 7}}) {
+    std::vector<float> fused = Random(rows * wide, dtype_, -2.0f, 2.0f), bias = Random(cols, dtype_, -1.0f, 1.0f);
+    std::vector<float> ref = fused;
+    cpu_.AddBias(View(ref, rows, wide).Cols(first, cols), View(bias, 1, cols));
+    const Tensor gfused = Put(fused, rows, wide);
+    gpu_->AddBias(gfused.Cols(first, cols), Put(bias, 1, cols));
+    Check("addbias", Shape({{"rows", rows}, {"cols", cols}, {"strided in", wide}}), Get(gfused), ref);
+  }
+}
+
+// Qwen3's per-head q/k norm: in place over each head of a dense [rows,
+// heads * head_dim] tensor, and over q / k as column ranges of a fused qkv
+// row (the v columns untouched).
+TEST_P(GpuOpsTest, HeadRmsNorm) {
+  struct Case {
+    int64_t rows, heads, kv_heads, head_dim;
+  };
+  for (const Case& c : {Case{1, 32, 8, 128}, Case{64, 16, 8, 128}, Case{7, 4, 2, 64}, Case{3, 3, 1, 6},
+                        Case{2048, 8, 2, 128}}) {
+    const int64_t q = c.heads * c.head_dim, kv = c.kv_heads * c.head_dim, wide = q + 2 * kv;
+    for (float eps : {1e-6f, 1e-5f}) {
+      std::vector<float> x = Random(c.rows * q, dtype_, -3.0f, 3.0f), w = Random(c.head_dim, dtype_, 0.5f, 1.5f);
+      std::vector<float> ref = x;
+      cpu_.HeadRmsNorm(View(ref, c.rows, q), c.head_dim, View(w, 1, c.head_dim), eps);
+      const Tensor gx = Put(x, c.rows, q), gw = Put(w, 1, c.head_dim);
+      gpu_->HeadRmsNorm(gx, c.head_dim, gw, eps);
+      Check("headrmsnorm", Shape({{"rows", c.rows}, {"heads", c.heads}, {"head_dim", c.head_dim}}), Get(gx), ref);
+
+      std::vector<float> fused = Random(c.rows * wide, dtype_, -3.0f, 3.0f);
+      std::vector<float> fused_ref = fused;
+      const Tensor cpu_fused = View(fused_ref, c.rows, wide);
+      cpu_.HeadRmsNorm(cpu_fused.Cols(0, q), c.head_dim, View(w, 1, c.head_dim), eps);
+      cpu_.HeadRmsNorm(cpu_fused.Cols(q, kv), c.head_dim, View(w, 1, c.head_dim), eps);
+      const Tensor gfused = Put(fused, c.rows, wide);
+      gpu_->HeadRmsNorm(gfused.Cols(0, q), c.head_dim, gw, eps);
+      gpu_->HeadRmsNorm(gfused.Cols(q, kv), c.head_dim, gw, eps);
+      Check("headrmsnorm",
+            Shape({{"rows", c.rows}, {"heads", c.heads}, {"head_dim", c.head_dim}, {"strided in", wide}}),
+            Get(gfused), fused_ref);
+    }
   }
 }
 

@@ -10,6 +10,10 @@
 #   3. device memory never above the budget (tests/gpu/check_memory.sh)
 #   4. weight streaming: streamed = resident results (tests/gpu/check_streaming.sh)
 #   5. the README's first command on the GPU (scripts/run.sh with DJINN_BIN_DIR)
+#   6. every architecture against transformers, models written by its own
+#      save_pretrained, and chat prompts as apply_chat_template tokenizes them
+#      (tests/gpu/check_hf_models.sh; the tokenizer files from PKG/tokenizers.tar.xz)
+# tests/gpu/pack.sh BUILD_DIR PKG makes such a package from a CUDA build.
 # Logs go to $LOG_DIR, else $OUT, else WORKDIR/logs. Exits non-zero if any
 # step fails, after running them all.
 set -uo pipefail
@@ -41,6 +45,7 @@ step models env LOG_DIR="$WORK/models-logs" "$ROOT/tests/gpu/check_models.sh" "$
 step memory env LOG_DIR="$WORK/memory-logs" "$ROOT/tests/gpu/check_memory.sh" "$PKG" "$WORK/memory"
 step streaming "$ROOT/tests/gpu/check_streaming.sh" "$PKG" "$WORK/memory/models"
 step run env DJINN_BIN_DIR="$PKG/bin" "$ROOT/scripts/run.sh"
+step hf_models env LOG_DIR="$WORK/hf-logs" "$ROOT/tests/gpu/check_hf_models.sh" "$PKG" "$WORK/hf" "$PKG/tokenizers.tar.xz"
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "check_all: failed: ${failed[*]}"

@@ -20,6 +20,7 @@
 #include <numeric>
 #include <random>
 #include <span>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -254,6 +255,74 @@ TEST(CpuBackendTest, SiluMulStridedEqualsDense) {
   // allows: row r of out overlaps only input rows already consumed.
   backend.SiluMul(whole.Cols(0, cols), whole.Cols(cols, cols), Tensor{fused.data(), DType::kFloat32, rows, cols});
   EXPECT_TRUE(SameBits(std::vector<float>(fused.begin(), fused.begin() + rows * cols), dense));
+}
+
+TEST(CpuBackendTest, AddBias) {
+  CpuBackend backend(2);
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 9}, {5, 96}}) {
+    SCOPED_TRACE(::testing::Message() << rows << "x" << cols);
+    std::vector<float> x = Random(rows * cols, 41, -4.0f, 4.0f), bias = Random(cols, 42);
+    const std::vector<float> original = x;
+    backend.AddBias(View(x, rows, cols), View(bias, cols, 1));  // [m, 1], as the loader holds biases
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < cols; ++i) {
+        ASSERT_EQ(x[r * cols + i], original[r * cols + i] + bias[i]) << r << ", " << i;  // one fp32 rounding
+      }
+    }
+  }
+}
+
+TEST(CpuBackendTest, AddBiasStridedEqualsDenseAndLeavesOtherColumnsAlone) {
+  // The k part of a fused qkv row, say.
+  CpuBackend backend(2);
+  const int64_t rows = 4, cols = 24, wide = 80, first = 40;
+  std::vector<float> dense = Random(rows * cols, 43), bias = Random(cols, 44);
+  std::vector<float> fused = Widen(dense, rows, cols, wide, first, kNaN);
+  backend.AddBias(View(dense, rows, cols), View(bias, 1, cols));
+  backend.AddBias(View(fused, rows, wide).Cols(first, cols), View(bias, 1, cols));
+  EXPECT_TRUE(SameBits(fused, Widen(dense, rows, cols, wide, first, kNaN)));
+}
+
+// Reference: each head_dim slice normalised on its own, in double.
+TEST(CpuBackendTest, HeadRmsNorm) {
+  CpuBackend backend(2);
+  uint32_t seed = 200;
+  for (const auto& [rows, heads, head_dim] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 8}, {3, 4, 16}, {5, 3, 128}, {2, 2, 6}}) {
+    for (float eps : {1e-6f, 0.25f}) {
+      SCOPED_TRACE(::testing::Message() << rows << "x" << heads << "x" << head_dim << " eps=" << eps);
+      const int64_t cols = heads * head_dim;
+      std::vector<float> x = Random(rows * cols, seed++, -3.0f, 3.0f), w = Random(head_dim, seed++, 0.5f, 1.5f);
+      const std::vector<float> original = x;
+      backend.HeadRmsNorm(View(x, rows, cols), head_dim, View(w, 1, head_dim), eps);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t h = 0; h < heads; ++h) {
+          const float* in = original.data() + r * cols + h * head_dim;
+          double sum = 0;
+          for (int64_t i = 0; i < head_dim; ++i) sum += static_cast<double>(in[i]) * in[i];
+          const double scale = 1.0 / std::sqrt(sum / head_dim + static_cast<double>(eps));
+          for (int64_t i = 0; i < head_dim; ++i) {
+            const double ref = static_cast<double>(w[i]) * in[i] * scale;
+            ASSERT_NEAR(x[r * cols + h * head_dim + i], ref, kRelative * std::abs(ref) + 1e-30)
+                << "row " << r << " head " << h << " at " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuBackendTest, HeadRmsNormIsRmsNormOfEachHead) {
+  // Bit for bit what RmsNorm gives on each head as a row of its own, and a
+  // strided view (q inside a fused qkv row) leaves the other columns alone.
+  CpuBackend backend(2);
+  const int64_t rows = 3, heads = 4, head_dim = 32, cols = heads * head_dim, wide = cols + 64;
+  std::vector<float> x = Random(rows * cols, 51, -2.0f, 2.0f), w = Random(head_dim, 52, 0.5f, 1.5f);
+  std::vector<float> per_head(rows * cols);
+  backend.RmsNorm(View(x, rows * heads, head_dim), View(w, 1, head_dim), 1e-6f, View(per_head, rows * heads, head_dim));
+  std::vector<float> fused = Widen(x, rows, cols, wide, 0, kNaN);
+  backend.HeadRmsNorm(View(fused, rows, wide).Cols(0, cols), head_dim, View(w, 1, head_dim), 1e-6f);
+  EXPECT_TRUE(SameBits(fused, Widen(per_head, rows, cols, wide, 0, kNaN)));
 }
 
 TEST(CpuBackendTest, Embedding) {

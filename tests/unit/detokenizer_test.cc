@@ -4,7 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "common/tokenizer/byte_level.h"
+#include "common/tokenizer/utf8.h"
+#include "common/tokenizer/hf_tokenizer.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace djinn {
 namespace {
@@ -239,6 +243,72 @@ TEST(DetokenizerTest, FlushTwiceAndPushAfterFlush) {
   EXPECT_EQ(detok.Flush(), kFFFD);
   EXPECT_EQ(detok.Flush(), "");
   EXPECT_EQ(detok.Push(Id::kIs), " is");
+}
+
+// A real byte-level BPE tokenizer (tokenizer.json form of Llama 3 / Qwen,
+// built here with a small vocabulary): characters outside the vocabulary are
+// one token per UTF-8 byte, and Decode of a cut-off character ends in U+FFFD.
+std::unique_ptr<HfTokenizer> ByteLevelTokenizer() {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[tokenizer::BytesToByteLevel(std::string(1, static_cast<char>(b)))] = b;
+  const std::string space = tokenizer::BytesToByteLevel(" ");
+  vocab["he"] = 256;
+  vocab["hello"] = 257;
+  vocab[space + "w"] = 258;
+  vocab[space + "wo"] = 259;
+  vocab["hel"] = 260;
+  vocab["hell"] = 261;
+  const nlohmann::json json = {
+      {"added_tokens", nlohmann::json::array({{{"id", 262}, {"content", "<|eot_id|>"}, {"special", true},
+                                               {"normalized", false}, {"lstrip", false}, {"rstrip", false},
+                                               {"single_word", false}}})},
+      {"normalizer", nullptr},
+      {"pre_tokenizer",
+       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model",
+       {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"h e", "he l", "hel l", "hell o", space + " w", space + "w o"}},
+        {"ignore_merges", true}}}};
+  absl::StatusOr<std::unique_ptr<HfTokenizer>> t = HfTokenizer::FromJson(json.dump(), "");
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *std::move(t) : nullptr;
+}
+
+TEST(DetokenizerTest, ByteLevelTokensSplittingCharactersStreamWholeCharacters) {
+  const std::unique_ptr<HfTokenizer> t = ByteLevelTokenizer();
+  ASSERT_NE(t, nullptr);
+  const std::string text = " wo 🙂€ hello 👨‍👩‍👧 é<|eot_id|>!";
+  const std::vector<int32_t> prompt = t->Encode("hello");
+  const std::vector<int32_t> generated = t->Encode(text);
+  ASSERT_GT(generated.size(), 20u);  // the emoji and € are several byte tokens each
+  IncrementalDetokenizer detok([&t](std::span<const int32_t> ids) { return t->Decode(ids); }, prompt);
+  std::string joined;
+  for (int32_t id : generated) {
+    const std::string chunk = detok.Push(id);
+    // Never half a character, never a replacement character.
+    EXPECT_FALSE(EndsWithIncompleteUtf8(chunk)) << chunk;
+    EXPECT_EQ(chunk.find(kFFFD), std::string::npos) << chunk;
+    EXPECT_EQ(tokenizer::Utf8Lossy(chunk), chunk);
+    joined += chunk;
+  }
+  joined += detok.Flush();
+  // The special token decodes to nothing, as in Decode of the whole.
+  EXPECT_EQ(joined, " wo 🙂€ hello 👨‍👩‍👧 é!");
+  EXPECT_EQ(t->Decode(generated), joined);
+}
+
+TEST(DetokenizerTest, ByteLevelFlushOfACutCharacter) {
+  const std::unique_ptr<HfTokenizer> t = ByteLevelTokenizer();
+  ASSERT_NE(t, nullptr);
+  const std::vector<int32_t> euro = t->Encode("€");
+  ASSERT_EQ(euro.size(), 3u);
+  IncrementalDetokenizer detok([&t](std::span<const int32_t> ids) { return t->Decode(ids); }, t->Encode("he"));
+  EXPECT_EQ(detok.Push(euro[0]), "");
+  EXPECT_EQ(detok.Push(euro[1]), "");
+  // The model stopped mid-character: the bytes so far are one U+FFFD, as
+  // the whole decode gives them.
+  EXPECT_EQ(detok.Flush(), kFFFD);
 }
 
 TEST(Utf8Test, EndsWithIncompleteUtf8) {

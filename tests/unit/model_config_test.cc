@@ -255,9 +255,12 @@ TEST(ModelConfigTest, MissingArchitectures) {
 }
 
 TEST(ModelConfigTest, UnsupportedArchitectureIsNamed) {
-  ExpectInvalid(Edited([](json& j) { j["architectures"] = {"MistralForCausalLM"}; }),
-                {"unsupported architecture", "MistralForCausalLM"});
-  ExpectInvalid(Edited([](json& j) { j["architectures"] = {"Qwen2ForCausalLM"}; }), {"Qwen2ForCausalLM"});
+  ExpectInvalid(Edited([](json& j) { j["architectures"] = {"GemmaForCausalLM"}; }),
+                {"unsupported architecture", "GemmaForCausalLM"});
+  ExpectInvalid(Edited([](json& j) { j["architectures"] = {"MixtralForCausalLM"}; }), {"MixtralForCausalLM"});
+  ExpectInvalid(Edited([](json& j) { j["architectures"] = {"LlamaForCausalLM", "MistralForCausalLM"}; }),
+                {"architectures"});
+  ExpectInvalid(Edited([](json& j) { j["model_type"] = "mistral"; }), {"model_type", "mistral"});
 }
 
 TEST(ModelConfigTest, MissingRequiredFieldIsNamed) {
@@ -322,15 +325,49 @@ TEST(ModelConfigTest, HiddenActOtherThanSilu) {
   ExpectInvalid(Edited([](json& j) { j["hidden_act"] = "relu"; }), {"hidden_act", "relu"});
 }
 
-TEST(ModelConfigTest, BiasesAreUnsupported) {
-  ExpectInvalid(Edited([](json& j) { j["attention_bias"] = true; }), {"attention_bias"});
-  ExpectInvalid(Edited([](json& j) { j["mlp_bias"] = true; }), {"mlp_bias"});
+TEST(ModelConfigTest, LlamaBiases) {
+  ModelConfig c = MustParse(Edited([](json& j) { j["attention_bias"] = true; }));
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_TRUE(c.o_bias);
+  EXPECT_FALSE(c.mlp_bias);
+  EXPECT_FALSE(c.qk_norm);
+  // HF's num_parameters(): q, k, v, o biases of 4096 each per layer.
+  EXPECT_EQ(c.ParameterCount(), uint64_t{6'738'415'616} + 32 * 4 * 4096);
+  c = MustParse(Edited([](json& j) { j["mlp_bias"] = true; }));
+  EXPECT_FALSE(c.qkv_bias);
+  EXPECT_TRUE(c.mlp_bias);
+  EXPECT_EQ(c.ParameterCount(), uint64_t{6'738'415'616} + 32 * (2 * 11008 + 4096));
+  ExpectInvalid(Edited([](json& j) { j["attention_bias"] = "yes"; }), {"attention_bias"});
 }
 
-TEST(ModelConfigTest, UnknownKeysAreIgnored) {
+// Fail closed: a key Djinn does not know is refused by name, and so is a
+// known one it does not implement; harmless ones are accepted.
+TEST(ModelConfigTest, UnknownKeysAreRefusedByName) {
+  ExpectInvalid(Edited([](json& j) { j["some_future_key"] = {1, 2, 3}; }), {"unknown key", "some_future_key"});
+  ExpectInvalid(Edited([](json& j) { j["embedding_multiplier"] = 12.0; }), {"embedding_multiplier"});
+  ExpectInvalid(Edited([](json& j) { j["quantization_config"] = {{"bits", 4}}; }), {"quantization_config"});
+  ExpectInvalid(Edited([](json& j) { j["partial_rotary_factor"] = 0.5; }), {"partial_rotary_factor"});
+  ExpectInvalid(Edited([](json& j) { j["is_encoder_decoder"] = true; }), {"is_encoder_decoder"});
+  // Llama has no sliding window: HF would ignore it, Djinn refuses it.
+  ExpectInvalid(Edited([](json& j) { j["sliding_window"] = 4096; }), {"sliding_window"});
+  // Refused keys in their "off" form are fine.
+  EXPECT_EQ(MustParse(Edited([](json& j) {
+              j["quantization_config"] = nullptr;
+              j["is_encoder_decoder"] = false;
+            })).hidden_size,
+            4096);
+}
+
+TEST(ModelConfigTest, HarmlessKeysAreIgnored) {
   const ModelConfig c = MustParse(Edited([](json& j) {
-    j["quantization_config"] = {{"bits", 4}};
-    j["some_future_key"] = {1, 2, 3};
+    j["_name_or_path"] = "meta-llama/Llama-2-7b-hf";
+    j["pad_token_id"] = 0;
+    j["output_attentions"] = false;
+    j["attention_dropout"] = 0.1;
+    j["temperature"] = 0.6;
+    j["top_p"] = 0.9;
+    j["max_length"] = 4096;
+    j["id2label"] = {{"0", "LABEL_0"}};
   }));
   EXPECT_EQ(c.hidden_size, 4096);
 }

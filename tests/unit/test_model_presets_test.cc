@@ -38,7 +38,8 @@ TEST(PresetsTest, NamesAreFindable) {
     ASSERT_TRUE(p.ok()) << name;
     EXPECT_EQ(p->name, name);
     EXPECT_EQ(p->num_attention_heads % p->num_key_value_heads, 0) << name;
-    EXPECT_EQ(p->num_attention_heads * p->head_dim, p->hidden_size) << name;
+    // Qwen3 gives head_dim explicitly, and the tiny one differs on purpose.
+    if (p->architecture != "Qwen3ForCausalLM") EXPECT_EQ(p->num_attention_heads * p->head_dim, p->hidden_size) << name;
   }
   EXPECT_EQ(FindPreset("nope").status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -92,8 +93,56 @@ TEST(PresetsTest, TiedPresetsHaveNoLmHead) {
         std::any_of(tensors.begin(), tensors.end(),
                     [](const LlamaTensor& t) { return t.name == "lm_head.weight"; });
     EXPECT_EQ(has_lm_head, !p.tie_word_embeddings) << name;
-    EXPECT_EQ(tensors.size(), 2 + 9 * p.num_hidden_layers + (has_lm_head ? 1 : 0)) << name;
+    const size_t per_layer = 9 + (HasQkvBias(p) ? 3 : 0) + (HasOBias(p) ? 1 : 0) + (HasQkNorm(p) ? 2 : 0) +
+                             (p.mlp_bias ? 3 : 0);
+    EXPECT_EQ(tensors.size(), 2 + per_layer * p.num_hidden_layers + (has_lm_head ? 1 : 0)) << name;
   }
+}
+
+// The architecture presets: the extra tensors each has, by name and shape.
+TEST(PresetsTest, ArchitecturePresetsHaveTheirExtraTensors) {
+  auto shape_of = [](const std::vector<LlamaTensor>& tensors, const std::string& name) {
+    for (const LlamaTensor& t : tensors) {
+      if (t.name == name) return t.shape;
+    }
+    return std::vector<int64_t>{};
+  };
+  const std::string l = "model.layers.5.";
+  const std::vector<LlamaTensor> qwen2 = LlamaTensors(*FindPreset("tiny-qwen2"));
+  EXPECT_EQ(shape_of(qwen2, l + "self_attn.q_proj.bias"), std::vector<int64_t>{96});
+  EXPECT_EQ(shape_of(qwen2, l + "self_attn.k_proj.bias"), std::vector<int64_t>{32});
+  EXPECT_EQ(shape_of(qwen2, l + "self_attn.v_proj.bias"), std::vector<int64_t>{32});
+  EXPECT_TRUE(shape_of(qwen2, l + "self_attn.o_proj.bias").empty());  // Qwen2's o_proj has none
+  const std::vector<LlamaTensor> qwen3 = LlamaTensors(*FindPreset("tiny-qwen3"));
+  EXPECT_EQ(shape_of(qwen3, l + "self_attn.q_norm.weight"), std::vector<int64_t>{32});
+  EXPECT_EQ(shape_of(qwen3, l + "self_attn.k_norm.weight"), std::vector<int64_t>{32});
+  EXPECT_EQ(shape_of(qwen3, l + "self_attn.q_proj.weight"), (std::vector<int64_t>{128, 64}));
+  EXPECT_TRUE(shape_of(qwen3, l + "self_attn.q_proj.bias").empty());
+  const std::vector<LlamaTensor> bias = LlamaTensors(*FindPreset("tiny-llama-bias"));
+  EXPECT_EQ(shape_of(bias, l + "self_attn.o_proj.bias"), std::vector<int64_t>{96});
+  EXPECT_EQ(shape_of(bias, l + "mlp.gate_proj.bias"), std::vector<int64_t>{192});
+  EXPECT_EQ(shape_of(bias, l + "mlp.down_proj.bias"), std::vector<int64_t>{96});
+  const std::vector<LlamaTensor> mistral = LlamaTensors(*FindPreset("tiny-mistral"));
+  EXPECT_EQ(mistral.size(), 3 + 9 * 6u);  // Llama's tensors exactly
+}
+
+// Their config.json is in the transformers 5 layout.
+TEST(PresetsTest, ArchitecturePresetsWriteTheTransformers5Layout) {
+  for (const char* name : {"tiny-mistral", "tiny-qwen2", "tiny-qwen3", "tiny-llama-bias"}) {
+    SCOPED_TRACE(name);
+    const ModelPreset p = *FindPreset(name);
+    const nlohmann::json config = HfConfigJson(p, TensorDType::kF32);
+    EXPECT_EQ(config["architectures"][0], p.architecture);
+    EXPECT_FALSE(config.contains("rope_theta"));
+    EXPECT_FALSE(config.contains("rope_scaling"));
+    EXPECT_FALSE(config.contains("torch_dtype"));
+    EXPECT_EQ(config["dtype"], "float32");
+    EXPECT_EQ(config["rope_parameters"]["rope_theta"], p.rope_theta);
+  }
+  EXPECT_EQ(HfConfigJson(*FindPreset("tiny-llama-bias"), TensorDType::kF32)["rope_parameters"]["rope_type"], "llama3");
+  EXPECT_EQ(HfConfigJson(*FindPreset("tiny-qwen3"), TensorDType::kF32)["layer_types"].size(), 6u);
+  // The Llama presets keep the 4.x layout.
+  EXPECT_EQ(HfConfigJson(*FindPreset("tiny-gqa"), TensorDType::kF32)["rope_theta"], 500000.0);
 }
 
 TEST(PresetsTest, TinyInitKeepsUnitScale) {

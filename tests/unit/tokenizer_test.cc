@@ -4,6 +4,7 @@
 // package; libsentencepiece cannot share a process with the system protobuf),
 // and the ids and texts must be identical.
 #include "common/tokenizer.h"
+#include "common/tokenizer/sentencepiece_tokenizer.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,7 +109,7 @@ class BpeTokenizerTest : public ::testing::Test {
     options.out_dir = dir_->string();
     const absl::Status written = testmodel::WriteTestModel(options);
     ASSERT_TRUE(written.ok()) << written;
-    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(dir_->string());
+    absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tokenizer = SentencePieceTokenizer::Load(dir_->string());
     ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
     tokenizer_ = tokenizer->release();
     std::ifstream in(*dir_ / "tokenizer.model", std::ios::binary);
@@ -184,15 +185,16 @@ class BpeTokenizerTest : public ::testing::Test {
   }
 
   static fs::path* dir_;
-  static Tokenizer* tokenizer_;
+  static SentencePieceTokenizer* tokenizer_;
   static std::string* model_bytes_;
 };
 
 fs::path* BpeTokenizerTest::dir_ = nullptr;
-Tokenizer* BpeTokenizerTest::tokenizer_ = nullptr;
+SentencePieceTokenizer* BpeTokenizerTest::tokenizer_ = nullptr;
 std::string* BpeTokenizerTest::model_bytes_ = nullptr;
 
-void ExpectInvalid(const absl::StatusOr<std::unique_ptr<Tokenizer>>& t, const std::string& mentioned) {
+template <typename T>
+void ExpectInvalid(const absl::StatusOr<std::unique_ptr<T>>& t, const std::string& mentioned) {
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << t.status();
   EXPECT_NE(t.status().message().find(mentioned), std::string::npos)
@@ -311,40 +313,59 @@ TEST_F(BpeTokenizerTest, VocabularyByteFallbackAndSpecialIds) {
     SCOPED_TRACE("DecodeSkipsControlAndUnknownIds");
     const std::vector<int32_t> ids = tokenizer_->Encode("Hello world");
     ASSERT_FALSE(ids.empty());
-    std::vector<int32_t> noisy = {tokenizer_->bos_id()};
+    std::vector<int32_t> noisy = {*tokenizer_->bos_id()};
     noisy.insert(noisy.end(), ids.begin(), ids.end());
-    noisy.insert(noisy.begin() + 2, tokenizer_->eos_id());
+    noisy.insert(noisy.begin() + 2, *tokenizer_->eos_id());
     noisy.push_back(tokenizer_->vocab_size());  // beyond the tokenizer (the model's vocabulary may be larger)
     noisy.push_back(100000);
     noisy.push_back(-1);
-    noisy.push_back(tokenizer_->eos_id());
+    noisy.push_back(*tokenizer_->eos_id());
     EXPECT_EQ(tokenizer_->Decode(noisy), "Hello world");
-    EXPECT_EQ(tokenizer_->Decode(std::vector<int32_t>{tokenizer_->vocab_size(), tokenizer_->bos_id()}), "");
+    EXPECT_EQ(tokenizer_->Decode(std::vector<int32_t>{tokenizer_->vocab_size(), *tokenizer_->bos_id()}), "");
     EXPECT_EQ(tokenizer_->Decode(std::vector<int32_t>{}), "");
   }
   {
     SCOPED_TRACE("FromSerializedOfTheFileMatchesLoad");
-    absl::StatusOr<std::unique_ptr<Tokenizer>> t = Tokenizer::FromSerialized(*model_bytes_);
+    absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> t = SentencePieceTokenizer::FromSerialized(*model_bytes_);
     ASSERT_TRUE(t.ok()) << t.status();
     for (const std::string& text : Texts()) EXPECT_EQ((*t)->Encode(text), tokenizer_->Encode(text));
   }
 }
 
+TEST_F(BpeTokenizerTest, TheInterfaceLoadsTokenizerModelAndAddsBos) {
+  // A directory with only tokenizer.model gets the SentencePiece tokenizer.
+  absl::StatusOr<std::unique_ptr<Tokenizer>> loaded = Tokenizer::Load(dir_->string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  for (const std::string& text : Texts()) {
+    const std::vector<int32_t> plain = (*loaded)->Encode(text, /*add_special_tokens=*/false);
+    EXPECT_EQ(plain, tokenizer_->Encode(text));
+    // add_special_tokens prepends the BOS, as before this interface existed.
+    std::vector<int32_t> with_bos = {1};
+    with_bos.insert(with_bos.end(), plain.begin(), plain.end());
+    EXPECT_EQ((*loaded)->Encode(text, /*add_special_tokens=*/true), with_bos) << text;
+  }
+  EXPECT_EQ((*loaded)->bos_token(), "<s>");
+  EXPECT_EQ((*loaded)->eos_token(), "</s>");
+  EXPECT_EQ((*loaded)->TokenToId("<s>"), 1);  // control pieces have ids, though encoding never makes them
+  EXPECT_EQ((*loaded)->TokenToId("no such piece"), std::nullopt);
+  ExpectInvalid(Tokenizer::Load((*dir_ / "no-such-directory").string()), "no tokenizer.json or tokenizer.model");
+}
+
 TEST_F(BpeTokenizerTest, RejectsModelsItCannotRun) {
   {
     SCOPED_TRACE("GarbageIsInvalidArgument");
-    ExpectInvalid(Tokenizer::FromSerialized("this is not a protobuf"), "SentencePiece");
-    ExpectInvalid(Tokenizer::FromSerialized(""), "SentencePiece");
-    ExpectInvalid(Tokenizer::FromSerialized(std::string("\xff\xff\xff\xff\xff\xff", 6)), "SentencePiece");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized("this is not a protobuf"), "SentencePiece");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(""), "SentencePiece");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(std::string("\xff\xff\xff\xff\xff\xff", 6)), "SentencePiece");
     // A truncated model file.
-    ExpectInvalid(Tokenizer::FromSerialized(model_bytes_->substr(0, model_bytes_->size() / 2)), "");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(model_bytes_->substr(0, model_bytes_->size() / 2)), "");
   }
   {
     SCOPED_TRACE("UnigramModelIsInvalidArgument");
     sentencepiece::ModelProto model;
     ASSERT_TRUE(model.ParseFromString(*model_bytes_));
     model.mutable_trainer_spec()->set_model_type(sentencepiece::TrainerSpec::UNIGRAM);
-    ExpectInvalid(Tokenizer::FromSerialized(model.SerializeAsString()), "BPE");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(model.SerializeAsString()), "BPE");
 
     // And one built from scratch.
     sentencepiece::ModelProto unigram;
@@ -359,10 +380,10 @@ TEST_F(BpeTokenizerTest, RejectsModelsItCannotRun) {
       piece->set_type(type);
     }
     unigram.mutable_trainer_spec()->set_model_type(sentencepiece::TrainerSpec::UNIGRAM);
-    ExpectInvalid(Tokenizer::FromSerialized(unigram.SerializeAsString()), "BPE");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(unigram.SerializeAsString()), "BPE");
     // The same pieces as a BPE model are fine.
     unigram.mutable_trainer_spec()->set_model_type(sentencepiece::TrainerSpec::BPE);
-    EXPECT_TRUE(Tokenizer::FromSerialized(unigram.SerializeAsString()).ok());
+    EXPECT_TRUE(SentencePieceTokenizer::FromSerialized(unigram.SerializeAsString()).ok());
   }
   {
     SCOPED_TRACE("NormalizerWithCharacterMapIsInvalidArgument");
@@ -370,14 +391,14 @@ TEST_F(BpeTokenizerTest, RejectsModelsItCannotRun) {
     ASSERT_TRUE(model.ParseFromString(*model_bytes_));
     model.mutable_normalizer_spec()->set_name("nmt_nfkc");
     model.mutable_normalizer_spec()->set_precompiled_charsmap(std::string("\x01\x02\x03\x04", 4));
-    ExpectInvalid(Tokenizer::FromSerialized(model.SerializeAsString()), "nmt_nfkc");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(model.SerializeAsString()), "nmt_nfkc");
   }
   {
     SCOPED_TRACE("MalformedBytePieceIsInvalidArgument");
     sentencepiece::ModelProto model;
     ASSERT_TRUE(model.ParseFromString(*model_bytes_));
     model.mutable_pieces(3)->set_piece("<0xZZ>");
-    ExpectInvalid(Tokenizer::FromSerialized(model.SerializeAsString()), "<0xZZ>");
+    ExpectInvalid(SentencePieceTokenizer::FromSerialized(model.SerializeAsString()), "<0xZZ>");
   }
   {
     SCOPED_TRACE("LoadWithoutTokenizerModel");

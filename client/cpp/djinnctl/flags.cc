@@ -33,6 +33,16 @@ ABSL_FLAG(std::string, token_ids, "",
           "comma-separated prompt token ids, used as given (no BOS added); "
           "replaces PROMPT, which must then be left out");
 
+ABSL_FLAG(bool, chat, false,
+          "send PROMPT as a chat: one user message, rendered by the model's chat template "
+          "(add_generation_prompt) instead of tokenized as plain text");
+ABSL_FLAG(std::optional<std::string>, system, std::nullopt,
+          "with --chat: a system message before the user's");
+
+ABSL_FLAG(std::optional<uint32_t>, logprobs, std::nullopt,
+          "print each generated token's log-probability and its N most likely alternatives "
+          "(0-20; token ids, raw distribution) to stderr after the text");
+
 ABSL_FLAG(bool, json, false,
           "print the response as JSON (proto3 JSON mapping, every field present)");
 

@@ -30,6 +30,9 @@ ABSL_DECLARE_FLAG(std::string, stop_token_ids);
 ABSL_DECLARE_FLAG(bool, ignore_eos);
 ABSL_DECLARE_FLAG(int32_t, priority);
 ABSL_DECLARE_FLAG(std::string, token_ids);
+ABSL_DECLARE_FLAG(bool, chat);
+ABSL_DECLARE_FLAG(std::optional<std::string>, system);
+ABSL_DECLARE_FLAG(std::optional<uint32_t>, logprobs);
 
 // list, stats
 ABSL_DECLARE_FLAG(bool, json);

@@ -51,7 +51,7 @@ const std::vector<CommandSpec>& Commands() {
        "stream a completion of PROMPT to stdout (usage on stderr; Ctrl-C cancels)", 1, 2,
        {{"max_tokens", "N"}, {"temperature", "T"}, {"top_k", "K"}, {"top_p", "P"},
         {"seed", "S"}, {"stop", "STR"}, {"stop_token_ids", "ID,ID"}, {"ignore_eos", ""},
-        {"token_ids", "ID,ID"}, {"priority", "N"}},
+        {"token_ids", "ID,ID"}, {"chat", ""}, {"system", "TEXT"}, {"priority", "N"}, {"logprobs", "N"}},
        RunGenerate},
       {"stats", "", "device, memory split, residency, counters", 0, 0, {{"json", ""}},
        RunStats},
@@ -114,8 +114,9 @@ std::string CommandUsage(const CommandSpec& command) {
   if (std::string(command.name) == "generate") {
     absl::StrAppend(&out,
                     "\nPROMPT is tokenized by the daemon (BOS prepended); with --token-ids "
-                    "leave PROMPT out.\n--stop may be repeated; each value is one stop "
-                    "string, commas included.\n");
+                    "leave PROMPT out.\nWith --chat, PROMPT is one user message (after "
+                    "--system TEXT, if given) rendered by the model's chat template.\n"
+                    "--stop may be repeated; each value is one stop string, commas included.\n");
   }
   if (!command.flags.empty()) absl::StrAppend(&out, "\nflags:\n", FlagHelp(command.flags));
   absl::StrAppend(&out, "\nflags for every command:\n", FlagHelp(GlobalFlags()));

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "common/float16.h"
+#include "daemon/backend/cpu/top_logprobs.h"
 
 namespace djinn {
 namespace {
@@ -44,6 +45,17 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   float tail = 0;
   for (; i < n; ++i) tail += a[i] * b[i];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
+// out = in / rms(in) * weight over n values; out may be in (each value is
+// read before it is written).
+void RmsNormSlice(const float* in, const float* weight, int64_t n, float eps, float* out) {
+  // Mean of squares in double: the reference computes the statistic in fp32
+  // from fp32 inputs; a wider sum only removes our own rounding.
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i]) * in[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum / n + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (in[i] * scale);
 }
 
 float* F32Row(const Tensor& t, int64_t r) { return reinterpret_cast<float*>(t.row(r)); }
@@ -359,17 +371,7 @@ void CpuBackend::Embedding(const Tensor& table, const Tensor& ids, const Tensor&
 }
 
 void CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
-  const int64_t n = x.cols;
-  for (int64_t r = 0; r < x.rows; ++r) {
-    const float* in = F32Row(x, r);
-    float* o = F32Row(out, r);
-    // Mean of squares in double: the reference computes the statistic in fp32
-    // from fp32 inputs; a wider sum only removes our own rounding.
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i]) * in[i];
-    const float scale = static_cast<float>(1.0 / std::sqrt(sum / n + eps));
-    for (int64_t i = 0; i < n; ++i) o[i] = weight.f32()[i] * (in[i] * scale);
-  }
+  for (int64_t r = 0; r < x.rows; ++r) RmsNormSlice(F32Row(x, r), weight.f32(), x.cols, eps, F32Row(out, r));
 }
 
 void CpuBackend::MatMul(const Tensor& x, const Tensor& w, const Tensor& out) {
@@ -402,6 +404,26 @@ void CpuBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out
     const float* u = F32Row(up, r);
     float* o = F32Row(out, r);
     for (int64_t i = 0; i < gate.cols; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+}
+
+void CpuBackend::AddBias(const Tensor& x, const Tensor& bias) {
+  Require(bias.elements() == x.cols, "AddBias: one bias per column");
+  const float* b = bias.f32();
+  for (int64_t r = 0; r < x.rows; ++r) {
+    float* row = F32Row(x, r);
+    for (int64_t i = 0; i < x.cols; ++i) row[i] += b[i];
+  }
+}
+
+void CpuBackend::HeadRmsNorm(const Tensor& x, int64_t head_dim, const Tensor& weight, float eps) {
+  Require(head_dim > 0 && x.cols % head_dim == 0, "HeadRmsNorm: whole heads");
+  Require(weight.elements() == head_dim, "HeadRmsNorm: one weight per head element");
+  for (int64_t r = 0; r < x.rows; ++r) {
+    for (int64_t h = 0; h < x.cols / head_dim; ++h) {
+      float* head = F32Row(x, r) + h * head_dim;
+      RmsNormSlice(head, weight.f32(), head_dim, eps, head);
+    }
   }
 }
 
@@ -518,6 +540,20 @@ void CpuBackend::Sample(const Tensor& logits, const Tensor& params, const Tensor
     const absl::StatusOr<int32_t> id = SampleFromLogits(values, row, &sample_candidates_);
     I32Row(ids, b)[0] = id.ok() ? *id : -1;
   }
+}
+
+void CpuBackend::TopLogprobs(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& out) {
+  Require(logits.dtype == DType::kFloat32 && ids.dtype == DType::kInt32 && ids.rows >= logits.rows,
+          "TopLogprobs: float32 logits [B, vocab] and int32 ids [B, 1]");
+  Require(top_n >= 0 && top_n <= kMaxTopLogprobs && top_n <= logits.cols,
+          "TopLogprobs: top_n in [0, min(kMaxTopLogprobs, vocab)]");
+  Require(out.dtype == DType::kInt32 && out.dense() && out.rows >= logits.rows && out.cols == 2 * (1 + top_n),
+          "TopLogprobs: dense int32 out [B, 2 * (1 + top_n)]");
+  const int64_t slots = std::min<int64_t>(pool_->size(), logits.rows);
+  ForEachInSlots(logits.rows, slots, [&](int64_t b, int64_t) {
+    const std::span<const float> row(F32Row(logits, b), static_cast<size_t>(logits.cols));
+    TopLogprobsRow(row, I32Row(ids, b)[0], top_n, reinterpret_cast<TokenLogprob*>(I32Row(out, b)));
+  });
 }
 
 }  // namespace djinn

@@ -97,6 +97,8 @@ class CpuBackend : public Backend {
   // Rows in order, one at a time: out may be the start of the fused buffer
   // gate and up are columns of (row r of out only overlaps input rows <= r).
   void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  void AddBias(const Tensor& x, const Tensor& bias) override;
+  void HeadRmsNorm(const Tensor& x, int64_t head_dim, const Tensor& weight, float eps) override;
   void Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos,
             const Tensor& sin) override;
   void WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
@@ -120,6 +122,8 @@ class CpuBackend : public Backend {
   // SampleFromLogits row by row. A row it rejects (every logit -inf or NaN)
   // gets id -1, which the engine treats as a sampling failure.
   void Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) override;
+  // TopLogprobsRow (cpu/top_logprobs.h) row by row, rows split over the pool.
+  void TopLogprobs(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& out) override;
 
  private:
   // Calls fn(item, slot) for every item in [0, count), split over the pool

@@ -457,6 +457,18 @@ void CudaBackend::SiluMul(const Tensor& gate, const Tensor& up, const Tensor& ou
                       out.row_stride(), gate.rows, gate.cols, Stream(stream_));
 }
 
+void CudaBackend::AddBias(const Tensor& x, const Tensor& bias) {
+  DJINN_REQUIRE(x.dtype == bias.dtype && bias.elements() == x.cols && bias.dense());
+  cuda::LaunchAddBias(Element(x.dtype), x.data, x.row_stride(), bias.data, x.rows, x.cols, Stream(stream_));
+}
+
+void CudaBackend::HeadRmsNorm(const Tensor& x, int64_t head_dim, const Tensor& weight, float eps) {
+  DJINN_REQUIRE(x.dtype == weight.dtype && weight.elements() == head_dim && weight.dense());
+  DJINN_REQUIRE(head_dim > 0 && x.cols % head_dim == 0);
+  cuda::LaunchHeadRmsNorm(Element(x.dtype), x.data, x.row_stride(), x.rows, x.cols, head_dim, weight.data, eps,
+                          Stream(stream_));
+}
+
 void CudaBackend::Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos,
                        const Tensor& sin) {
   DJINN_REQUIRE(cos.dtype == DType::kFloat32 && sin.dtype == DType::kFloat32 && cos.dense() && sin.dense());
@@ -519,6 +531,17 @@ void CudaBackend::Sample(const Tensor& logits, const Tensor& params, const Tenso
   RequireIndex(ids, logits.rows, 1);
   cuda::LaunchSample(logits.f32(), logits.row_stride(), logits.rows, logits.cols, params.i32(), params.row_stride(),
                      ids.i32(), ids.row_stride(), Stream(stream_));
+}
+
+void CudaBackend::TopLogprobs(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& out) {
+  static_assert(cuda::kMaxTopLogprobs == kMaxTopLogprobs);
+  DJINN_REQUIRE(logits.dtype == DType::kFloat32 && logits.cols >= 1 && logits.cols <= INT_MAX);
+  DJINN_REQUIRE(top_n >= 0 && top_n <= kMaxTopLogprobs && top_n <= logits.cols);
+  RequireIndex(ids, logits.rows, 1);
+  RequireIndex(out, logits.rows, 2 * (1 + top_n));
+  DJINN_REQUIRE(out.dense() && out.cols == 2 * (1 + top_n));
+  cuda::LaunchTopLogprobs(logits.f32(), logits.row_stride(), logits.rows, logits.cols, ids.i32(), ids.row_stride(),
+                          top_n, out.i32(), out.row_stride(), Stream(stream_));
 }
 
 }  // namespace djinn

@@ -115,6 +115,9 @@ class CudaBackend : public Backend {
   void MatMul(const Tensor& x, const Tensor& w, const Tensor& out) override;
   void Add(const Tensor& x, const Tensor& y) override;
   void SiluMul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  void AddBias(const Tensor& x, const Tensor& bias) override;
+  // One block per (row, head), the RmsNorm kernel's.
+  void HeadRmsNorm(const Tensor& x, int64_t head_dim, const Tensor& weight, float eps) override;
   void Rope(const Tensor& x, int64_t head_dim, const Tensor& positions, const Tensor& cos, const Tensor& sin) override;
   void WriteKv(const Tensor& k, const Tensor& v, const KvCacheLayout& cache, int64_t layer,
                const Tensor& destinations) override;
@@ -129,6 +132,8 @@ class CudaBackend : public Backend {
   // Sampling needs no scratch on the GPU (histograms live in shared memory).
   uint64_t SampleScratchBytes(int64_t rows, int64_t vocab) const override { return 0; }
   void Sample(const Tensor& logits, const Tensor& params, const Tensor& scratch, const Tensor& ids) override;
+  // One block per row (top_logprobs_kernel.cu); needs no scratch.
+  void TopLogprobs(const Tensor& logits, const Tensor& ids, int64_t top_n, const Tensor& out) override;
 
  private:
   CudaBackend() = default;

@@ -1,5 +1,5 @@
-// The row-wise and elementwise ops: Embedding, RmsNorm, Add, SiluMul, Rope,
-// WriteKv. Memory-bound and simple: 16-byte accesses when sizes, strides and
+// The row-wise and elementwise ops: Embedding, RmsNorm (and HeadRmsNorm),
+// Add, AddBias, SiluMul, Rope, WriteKv. Memory-bound and simple: 16-byte accesses when sizes, strides and
 // pointers allow it, scalar ones otherwise. Index tensors (ids, positions,
 // destinations) are read on the device, so the grids depend on shapes only.
 #include <algorithm>
@@ -48,12 +48,15 @@ void Embed(const void* table, int64_t table_rows, int64_t row_bytes, const int32
 
 // ---------------------------------------------------------------- RmsNorm
 
+// One block per (row, head): a row is `heads` slices of `cols` values each
+// (heads 1: RmsNorm over whole rows; more: HeadRmsNorm, in place).
 template <typename T, bool kVector>
-__global__ void RmsNormKernel(const T* x, int64_t x_stride, const T* weight, float eps, int64_t cols, T* out,
-                              int64_t out_stride) {
+__global__ void RmsNormKernel(const T* x, int64_t x_stride, const T* weight, float eps, int64_t cols, int64_t heads,
+                              T* out, int64_t out_stride) {
   constexpr int P = kVector ? Pack<T>::kSize : 1;
-  const T* in = x + blockIdx.x * x_stride;
-  T* o = out + blockIdx.x * out_stride;
+  const int64_t row = blockIdx.x / heads, head = blockIdx.x % heads;
+  const T* in = x + row * x_stride + head * cols;
+  T* o = out + row * out_stride + head * cols;
   const int64_t units = cols / P;
 
   float sum = 0;
@@ -111,6 +114,29 @@ __global__ void AddKernel(T* x, const T* y, int64_t count) {
       StorePack(x + u * P, a);
     } else {
       x[u] = FromFloat<T>(ToFloat(x[u]) + ToFloat(y[u]));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- AddBias
+
+template <typename T, bool kVector>
+__global__ void AddBiasKernel(T* x, int64_t x_stride, const T* bias, int64_t rows, int64_t cols) {
+  constexpr int P = kVector ? Pack<T>::kSize : 1;
+  const int64_t units = cols / P;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    T* row = x + r * x_stride;
+    for (int64_t u = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; u < units;
+         u += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      if constexpr (kVector) {
+        Pack<T> a = LoadPack(row + u * P);
+        const Pack<T> b = LoadPack(bias + u * P);
+#pragma unroll
+        for (int i = 0; i < P; ++i) a.v[i] = FromFloat<T>(ToFloat(a.v[i]) + ToFloat(b.v[i]));
+        StorePack(row + u * P, a);
+      } else {
+        row[u] = FromFloat<T>(ToFloat(row[u]) + ToFloat(bias[u]));
+      }
     }
   }
 }
@@ -225,18 +251,50 @@ void LaunchEmbedding(ElementType type, const void* table, int64_t table_rows, in
   }
 }
 
-void LaunchRmsNorm(ElementType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
-                   int64_t cols, void* out, int64_t out_stride, cudaStream_t stream) {
-  if (rows == 0 || cols == 0) return;
+namespace {
+
+// RmsNorm over `heads` slices of `cols` values in each of `rows` rows.
+void RmsNormSlices(ElementType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
+                   int64_t cols, int64_t heads, void* out, int64_t out_stride, cudaStream_t stream) {
+  if (rows == 0 || cols == 0 || heads == 0) return;
   Dispatch(type, [&](auto zero) {
     using T = decltype(zero);
     constexpr int P = Pack<T>::kSize;
     const bool vector = cols % P == 0 && x_stride % P == 0 && out_stride % P == 0 && Aligned16(x) &&
                         Aligned16(weight) && Aligned16(out);
     auto kernel = vector ? RmsNormKernel<T, true> : RmsNormKernel<T, false>;
-    // One block per row; more than 2^31 - 1 rows is not a thing.
-    kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        static_cast<const T*>(x), x_stride, static_cast<const T*>(weight), eps, cols, static_cast<T*>(out), out_stride);
+    // One block per slice; more than 2^31 - 1 of them is not a thing.
+    kernel<<<static_cast<unsigned>(rows * heads), kThreads, 0, stream>>>(
+        static_cast<const T*>(x), x_stride, static_cast<const T*>(weight), eps, cols, heads, static_cast<T*>(out),
+        out_stride);
+    DJINN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace
+
+void LaunchRmsNorm(ElementType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
+                   int64_t cols, void* out, int64_t out_stride, cudaStream_t stream) {
+  RmsNormSlices(type, x, x_stride, weight, eps, rows, cols, 1, out, out_stride, stream);
+}
+
+void LaunchHeadRmsNorm(ElementType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
+                       const void* weight, float eps, cudaStream_t stream) {
+  if (head_dim == 0) return;
+  RmsNormSlices(type, x, x_stride, weight, eps, rows, head_dim, cols / head_dim, x, x_stride, stream);
+}
+
+void LaunchAddBias(ElementType type, void* x, int64_t x_stride, const void* bias, int64_t rows, int64_t cols,
+                   cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  Dispatch(type, [&](auto zero) {
+    using T = decltype(zero);
+    constexpr int P = Pack<T>::kSize;
+    const bool vector = cols % P == 0 && x_stride % P == 0 && Aligned16(x) && Aligned16(bias);
+    const int64_t units = vector ? cols / P : cols;
+    auto kernel = vector ? AddBiasKernel<T, true> : AddBiasKernel<T, false>;
+    const dim3 grid(static_cast<unsigned>(std::min<int64_t>(CeilDiv(units, kThreads), 1024)), GridRows(rows));
+    kernel<<<grid, kThreads, 0, stream>>>(static_cast<T*>(x), x_stride, static_cast<const T*>(bias), rows, cols);
     DJINN_CUDA_CHECK_LAUNCH();
   });
 }

@@ -13,11 +13,12 @@
 // elements. Index tensors are [rows, 1] (or [B, pages]) with a row stride.
 //
 // Where a kernel is the one place the grid comes from:
-//   elementwise_kernels.cu    Embedding, RmsNorm, Add, SiluMul, Rope, WriteKv
+//   elementwise_kernels.cu    Embedding, RmsNorm, HeadRmsNorm, Add, AddBias, SiluMul, Rope, WriteKv
 //   decode_attention.cu       split-K (flash-decoding) attention + combine
 //   prefill_attention.cu      tensor-core flash attention (fp16/bf16, d 64/128)
 //   prefill_attention_simple.cu  the general fallback (any dtype, d <= 256)
 //   sample_kernel.cu          greedy / top-k / top-p sampling, one block a row
+//   top_logprobs_kernel.cu    log-probabilities and the top alternatives, one block a row
 #ifndef DJINN_DAEMON_BACKEND_CUDA_KERNELS_H_
 #define DJINN_DAEMON_BACKEND_CUDA_KERNELS_H_
 
@@ -77,6 +78,15 @@ void LaunchRmsNorm(ElementType type, const void* x, int64_t x_stride, const void
 
 // x += y over `count` dense elements.
 void LaunchAdd(ElementType type, void* x, const void* y, int64_t count, cudaStream_t stream);
+
+// x[r] += bias over [rows, cols] (x strided, bias dense [cols]).
+void LaunchAddBias(ElementType type, void* x, int64_t x_stride, const void* bias, int64_t rows, int64_t cols,
+                   cudaStream_t stream);
+
+// RmsNorm in place over every head_dim slice of x [rows, cols] (strided),
+// each scaled by weight [head_dim]: one block per (row, head).
+void LaunchHeadRmsNorm(ElementType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
+                       const void* weight, float eps, cudaStream_t stream);
 
 // out = silu(gate) * up over [rows, cols]; out may alias gate or up element
 // for element.
@@ -160,6 +170,18 @@ void LaunchPrefillAttentionSimple(ElementType type, const void* q, int64_t q_str
 // -1 where no logit is a number above -inf.
 void LaunchSample(const float* logits, int64_t logits_stride, int64_t rows, int64_t vocab, const int32_t* params,
                   int64_t params_stride, int32_t* ids, int64_t ids_stride, cudaStream_t stream);
+
+// ------------------------------------------------------------ logprobs
+
+// Backend::kMaxTopLogprobs (backend.h is not for nvcc): the top list's size.
+constexpr int kMaxTopLogprobs = 20;
+
+// Backend::TopLogprobs: row b of out (int32, TokenLogprob pairs, the float
+// bit-cast) gets ids[b] and its log_softmax under logits row b, then the
+// top_n (<= kMaxTopLogprobs, <= vocab) most likely tokens, ties by lower id.
+// One block per row (top_logprobs_kernel.cu); no scratch.
+void LaunchTopLogprobs(const float* logits, int64_t logits_stride, int64_t rows, int64_t vocab, const int32_t* ids,
+                       int64_t ids_stride, int64_t top_n, int32_t* out, int64_t out_stride, cudaStream_t stream);
 
 }  // namespace djinn::cuda
 

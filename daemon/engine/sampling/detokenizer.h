@@ -1,9 +1,11 @@
 // Turns a stream of generated token ids into a stream of text chunks.
 //
-// SentencePiece-style tokenizers cannot be decoded one token at a time: a
-// piece's leading space ("▁") is dropped when it starts the decoded string,
-// and byte-fallback tokens (<0xE2><0x82><0xAC>) only form a character
-// together. This uses the prefix-offset / read-offset scheme of HF TGI and
+// Tokenizers cannot be decoded one token at a time: a SentencePiece piece's
+// leading space ("▁") is dropped when it starts the decoded string, and
+// byte-fallback tokens (<0xE2><0x82><0xAC>) or byte-level BPE tokens (Llama 3,
+// Qwen: one token per byte of a character the vocabulary lacks) only form a
+// character together; until they do, the decode ends in U+FFFD or a cut-off
+// sequence. This uses the prefix-offset / read-offset scheme of HF TGI and
 // vLLM: decode a short window that ends with the new tokens, and emit only
 // what the new tokens added, holding text back while it ends mid-character.
 #ifndef DJINN_DAEMON_ENGINE_SAMPLING_DETOKENIZER_H_
