@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -182,6 +183,17 @@ absl::StatusOr<Value> Map(const Value& operand, const Args& args, const KwargVal
   return Value::MakeList(std::move(out));
 }
 
+// `text`, less surrounding white space, read whole as a `Number`; nullopt
+// when it is not one, where the int and float filters give their default.
+template <typename Number>
+std::optional<Number> StrippedNumber(const std::string& text) {
+  const std::string s = PyStrip(text, std::nullopt, true, true);
+  Number v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc() && ptr == s.data() + s.size() && !s.empty()) return v;
+  return std::nullopt;
+}
+
 const std::set<absl::string_view>& FilterNames() {
   static const auto* names = new std::set<absl::string_view>{
       "abs",   "capitalize", "count", "d",      "default", "first",      "float",      "int",
@@ -296,10 +308,7 @@ absl::StatusOr<Value> ApplyFilter(absl::string_view name, const Value& operand, 
     if (operand.kind() == Value::Kind::kFloat) return Value::Int(static_cast<int64_t>(std::trunc(operand.as_float())));
     if (operand.is_number()) return Value::Int(operand.as_int());
     if (operand.is_string()) {
-      std::string s = PyStrip(operand.as_string(), std::nullopt, true, true);
-      int64_t v = 0;
-      auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (ec == std::errc() && ptr == s.data() + s.size() && !s.empty()) return Value::Int(v);
+      if (std::optional<int64_t> v = StrippedNumber<int64_t>(operand.as_string())) return Value::Int(*v);
     }
     return fallback;
   }
@@ -307,10 +316,7 @@ absl::StatusOr<Value> ApplyFilter(absl::string_view name, const Value& operand, 
     Value fallback = Arg(args, kwargs, 0, "default", Value::Float(0));
     if (operand.is_number()) return Value::Float(operand.as_float());
     if (operand.is_string()) {
-      std::string s = PyStrip(operand.as_string(), std::nullopt, true, true);
-      double v = 0;
-      auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (ec == std::errc() && ptr == s.data() + s.size() && !s.empty()) return Value::Float(v);
+      if (std::optional<double> v = StrippedNumber<double>(operand.as_string())) return Value::Float(*v);
     }
     return fallback;
   }

@@ -1,7 +1,9 @@
 #include "common/jinja/parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -75,18 +77,14 @@ class Parser {
         return Error(absl::StrCat("syntax error: template ended, expected {% ", names, " %}"));
       }
       if (token.type == T::kText) {
-        auto stmt = std::make_unique<Stmt>();
-        stmt->kind = Stmt::Kind::kText;
-        stmt->line = token.line;
+        StmtPtr stmt = MakeStmt(Stmt::Kind::kText, token.line);
         stmt->text = token.value;
         body->push_back(std::move(stmt));
         Next();
         continue;
       }
       if (token.type == T::kVariableBegin) {
-        auto stmt = std::make_unique<Stmt>();
-        stmt->kind = Stmt::Kind::kOutput;
-        stmt->line = token.line;
+        StmtPtr stmt = MakeStmt(Stmt::Kind::kOutput, token.line);
         Next();
         absl::StatusOr<ExprPtr> expr = ParseTuple(true);
         if (!expr.ok()) return expr.status();
@@ -133,9 +131,7 @@ class Parser {
     if (name == "generation") return ParseGeneration();
     if (name == "break" || name == "continue") {
       if (loop_depth_ == 0) return Error(absl::StrCat("syntax error: '", name, "' outside a for loop"));
-      auto stmt = std::make_unique<Stmt>();
-      stmt->kind = name == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue;
-      stmt->line = Cur().line;
+      StmtPtr stmt = MakeStmt(name == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue, Cur().line);
       Next();
       if (absl::Status s = ExpectBlockEnd(); !s.ok()) return s;
       return stmt;
@@ -150,9 +146,7 @@ class Parser {
   // assistant's tokens for return_assistant_tokens_mask; rendering is the
   // body as it is.
   absl::StatusOr<StmtPtr> ParseGeneration() {
-    auto stmt = std::make_unique<Stmt>();
-    stmt->kind = Stmt::Kind::kIf;
-    stmt->line = Cur().line;
+    StmtPtr stmt = MakeStmt(Stmt::Kind::kIf, Cur().line);
     Next();  // generation
     if (absl::Status s = ExpectBlockEnd(); !s.ok()) return s;
     Body body;
@@ -165,9 +159,7 @@ class Parser {
   }
 
   absl::StatusOr<StmtPtr> ParseIf() {
-    auto stmt = std::make_unique<Stmt>();
-    stmt->kind = Stmt::Kind::kIf;
-    stmt->line = Cur().line;
+    StmtPtr stmt = MakeStmt(Stmt::Kind::kIf, Cur().line);
     Next();  // if
     while (true) {
       absl::StatusOr<ExprPtr> condition = ParseTuple(true);
@@ -199,9 +191,7 @@ class Parser {
   }
 
   absl::StatusOr<StmtPtr> ParseFor() {
-    auto stmt = std::make_unique<Stmt>();
-    stmt->kind = Stmt::Kind::kFor;
-    stmt->line = Cur().line;
+    StmtPtr stmt = MakeStmt(Stmt::Kind::kFor, Cur().line);
     Next();  // for
     if (absl::Status s = ParseTargets(&stmt->targets); !s.ok()) return s;
     if (!IsName("in")) return Expected("'in'");
@@ -234,9 +224,7 @@ class Parser {
   }
 
   absl::StatusOr<StmtPtr> ParseSet() {
-    auto stmt = std::make_unique<Stmt>();
-    stmt->kind = Stmt::Kind::kSet;
-    stmt->line = Cur().line;
+    StmtPtr stmt = MakeStmt(Stmt::Kind::kSet, Cur().line);
     Next();  // set
     if (Cur().type == T::kName && Peek().type == T::kOperator && Peek().value == ".") {
       stmt->targets.push_back(Cur().value);
@@ -254,6 +242,13 @@ class Parser {
     if (!value.ok()) return value.status();
     stmt->expr = *std::move(value);
     if (absl::Status s = ExpectBlockEnd(); !s.ok()) return s;
+    return stmt;
+  }
+
+  StmtPtr MakeStmt(Stmt::Kind kind, int line) {
+    auto stmt = std::make_unique<Stmt>();
+    stmt->kind = kind;
+    stmt->line = line;
     return stmt;
   }
 
@@ -312,25 +307,25 @@ class Parser {
     return node;
   }
 
-  absl::StatusOr<ExprPtr> ParseOr() {
-    absl::StatusOr<ExprPtr> left = ParseAnd();
-    while (left.ok() && IsName("or")) {
+  // One precedence level of left-associative binary operators: operands
+  // from `parse_operand` (the next level up), joined while the current token
+  // is one of `ops` (an operator, or a word such as "and").
+  template <typename ParseOperand>
+  absl::StatusOr<ExprPtr> ParseBinaryLevel(std::initializer_list<absl::string_view> ops, ParseOperand parse_operand) {
+    absl::StatusOr<ExprPtr> left = parse_operand();
+    while (left.ok()) {
+      const auto op =
+          std::find_if(ops.begin(), ops.end(), [this](absl::string_view o) { return IsOp(o) || IsName(o); });
+      if (op == ops.end()) break;
       int line = Cur().line;
       Next();
-      left = Binary("or", *std::move(left), ParseAnd(), line);
+      left = Binary(std::string(*op), *std::move(left), parse_operand(), line);
     }
     return left;
   }
 
-  absl::StatusOr<ExprPtr> ParseAnd() {
-    absl::StatusOr<ExprPtr> left = ParseNot();
-    while (left.ok() && IsName("and")) {
-      int line = Cur().line;
-      Next();
-      left = Binary("and", *std::move(left), ParseNot(), line);
-    }
-    return left;
-  }
+  absl::StatusOr<ExprPtr> ParseOr() { return ParseBinaryLevel({"or"}, [this] { return ParseAnd(); }); }
+  absl::StatusOr<ExprPtr> ParseAnd() { return ParseBinaryLevel({"and"}, [this] { return ParseNot(); }); }
 
   absl::StatusOr<ExprPtr> ParseNot() {
     DepthGuard guard(&depth_);
@@ -372,47 +367,12 @@ class Parser {
     return left;
   }
 
-  absl::StatusOr<ExprPtr> ParseMath1() {
-    absl::StatusOr<ExprPtr> left = ParseConcat();
-    while (left.ok() && (IsOp("+") || IsOp("-"))) {
-      int line = Cur().line;
-      std::string op = Cur().value;
-      Next();
-      left = Binary(op, *std::move(left), ParseConcat(), line);
-    }
-    return left;
-  }
-
-  absl::StatusOr<ExprPtr> ParseConcat() {
-    absl::StatusOr<ExprPtr> left = ParseMath2();
-    while (left.ok() && IsOp("~")) {
-      int line = Cur().line;
-      Next();
-      left = Binary("~", *std::move(left), ParseMath2(), line);
-    }
-    return left;
-  }
-
+  absl::StatusOr<ExprPtr> ParseMath1() { return ParseBinaryLevel({"+", "-"}, [this] { return ParseConcat(); }); }
+  absl::StatusOr<ExprPtr> ParseConcat() { return ParseBinaryLevel({"~"}, [this] { return ParseMath2(); }); }
   absl::StatusOr<ExprPtr> ParseMath2() {
-    absl::StatusOr<ExprPtr> left = ParsePow();
-    while (left.ok() && (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%"))) {
-      int line = Cur().line;
-      std::string op = Cur().value;
-      Next();
-      left = Binary(op, *std::move(left), ParsePow(), line);
-    }
-    return left;
+    return ParseBinaryLevel({"*", "/", "//", "%"}, [this] { return ParsePow(); });
   }
-
-  absl::StatusOr<ExprPtr> ParsePow() {
-    absl::StatusOr<ExprPtr> left = ParseUnary(true);
-    while (left.ok() && IsOp("**")) {
-      int line = Cur().line;
-      Next();
-      left = Binary("**", *std::move(left), ParseUnary(true), line);
-    }
-    return left;
-  }
+  absl::StatusOr<ExprPtr> ParsePow() { return ParseBinaryLevel({"**"}, [this] { return ParseUnary(true); }); }
 
   absl::StatusOr<ExprPtr> ParseUnary(bool with_filter) {
     DepthGuard guard(&depth_);
@@ -502,30 +462,39 @@ class Parser {
     return node;
   }
 
+  // The comma-separated items inside brackets, the opening one consumed:
+  // `parse_item` reads each, up to `close`, which is consumed too. A trailing
+  // comma is allowed, as in Python: `[a, b,]`, `{k: v,}`, `f(a, k=v,)`.
+  template <typename ParseItem>
+  absl::Status ParseItemsUntil(absl::string_view close, ParseItem parse_item) {
+    for (bool first = true; !IsOp(close); first = false) {
+      if (!first) {
+        if (absl::Status s = ExpectOp(","); !s.ok()) return s;
+        if (IsOp(close)) break;
+      }
+      if (absl::Status s = parse_item(); !s.ok()) return s;
+    }
+    Next();
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<ExprPtr> ParseList(int line) {
     Next();  // [
     ExprPtr node = MakeExpr(Expr::Kind::kList, line);
-    while (!IsOp("]")) {
-      if (!node->items.empty()) {
-        if (absl::Status s = ExpectOp(","); !s.ok()) return s;
-        if (IsOp("]")) break;
-      }
+    absl::Status items = ParseItemsUntil("]", [&]() -> absl::Status {
       absl::StatusOr<ExprPtr> item = ParseExpression(true);
       if (!item.ok()) return item.status();
       node->items.push_back(*std::move(item));
-    }
-    Next();
+      return absl::OkStatus();
+    });
+    if (!items.ok()) return items;
     return node;
   }
 
   absl::StatusOr<ExprPtr> ParseDict(int line) {
     Next();  // {
     ExprPtr node = MakeExpr(Expr::Kind::kDict, line);
-    while (!IsOp("}")) {
-      if (!node->items.empty()) {
-        if (absl::Status s = ExpectOp(","); !s.ok()) return s;
-        if (IsOp("}")) break;
-      }
+    absl::Status items = ParseItemsUntil("}", [&]() -> absl::Status {
       absl::StatusOr<ExprPtr> key = ParseExpression(true);
       if (!key.ok()) return key.status();
       if (absl::Status s = ExpectOp(":"); !s.ok()) return s;
@@ -533,8 +502,9 @@ class Parser {
       if (!value.ok()) return value.status();
       node->items.push_back(*std::move(key));
       node->items.push_back(*std::move(value));
-    }
-    Next();
+      return absl::OkStatus();
+    });
+    if (!items.ok()) return items;
     return node;
   }
 
@@ -604,11 +574,7 @@ class Parser {
 
   absl::Status ParseArgs(std::vector<ExprPtr>* args, Kwargs* kwargs) {
     Next();  // (
-    while (!IsOp(")")) {
-      if (!args->empty() || !kwargs->empty()) {
-        if (absl::Status s = ExpectOp(","); !s.ok()) return s;
-        if (IsOp(")")) break;
-      }
+    return ParseItemsUntil(")", [&]() -> absl::Status {
       if (IsOp("*") || IsOp("**")) return Error("argument unpacking (* / **) is not supported");
       if (Cur().type == T::kName && Peek().type == T::kOperator && Peek().value == "=") {
         std::string key = Cur().value;
@@ -617,15 +583,14 @@ class Parser {
         absl::StatusOr<ExprPtr> value = ParseExpression(true);
         if (!value.ok()) return value.status();
         kwargs->emplace_back(std::move(key), *std::move(value));
-        continue;
+        return absl::OkStatus();
       }
       if (!kwargs->empty()) return Error("syntax error: positional argument after keyword argument");
       absl::StatusOr<ExprPtr> value = ParseExpression(true);
       if (!value.ok()) return value.status();
       args->push_back(*std::move(value));
-    }
-    Next();  // )
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<ExprPtr> ParseCall(ExprPtr callee, int line) {

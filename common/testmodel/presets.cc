@@ -1,5 +1,7 @@
 #include "common/testmodel/presets.h"
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -9,6 +11,18 @@
 
 namespace djinn::testmodel {
 namespace {
+
+// One of the presets for the other architectures (and Llama with biases),
+// made from the tiny preset `base`: each has 6 layers (enough to stream some
+// through the ring in CI) and its config.json in the transformers 5 layout.
+ModelPreset TinyArchitecture(const ModelPreset& base, std::string name, std::string architecture) {
+  ModelPreset preset = base;
+  preset.name = std::move(name);
+  preset.architecture = std::move(architecture);
+  preset.num_hidden_layers = 6;
+  preset.transformers5_layout = true;
+  return preset;
+}
 
 std::vector<ModelPreset> AllPresets() {
   std::vector<ModelPreset> presets;
@@ -141,62 +155,46 @@ std::vector<ModelPreset> AllPresets() {
   l13b.max_shard_bytes = uint64_t{5'000'000'000};
   presets.push_back(l13b);
 
-  // The other architectures, each tiny and with 6 layers (enough to stream
-  // some through the ring in CI), config.json in the transformers 5 layout.
-  ModelPreset mistral = tiny;
-  mistral.name = "tiny-mistral";
-  mistral.architecture = "MistralForCausalLM";
-  mistral.num_hidden_layers = 6;
+  // The other architectures (see TinyArchitecture).
+  ModelPreset mistral = TinyArchitecture(tiny, "tiny-mistral", "MistralForCausalLM");
   mistral.num_key_value_heads = 2;
   mistral.rope_theta = 1000000.0;
   mistral.sliding_window = 4096;  // Mistral-7B-v0.1's, longer than the context: exact
-  mistral.transformers5_layout = true;
   presets.push_back(mistral);
 
   // Qwen2.5-0.5B style: q/k/v biases, tied embeddings, three query heads
   // per KV head (not a power of two).
-  ModelPreset qwen2 = tiny;
-  qwen2.name = "tiny-qwen2";
-  qwen2.architecture = "Qwen2ForCausalLM";
+  ModelPreset qwen2 = TinyArchitecture(tiny, "tiny-qwen2", "Qwen2ForCausalLM");
   qwen2.hidden_size = 96;
   qwen2.intermediate_size = 160;
-  qwen2.num_hidden_layers = 6;
   qwen2.num_attention_heads = 6;
   qwen2.num_key_value_heads = 2;
   qwen2.head_dim = 16;
   qwen2.rope_theta = 1000000.0;
   qwen2.rms_norm_eps = 1e-6;
   qwen2.tie_word_embeddings = true;
-  qwen2.transformers5_layout = true;
   presets.push_back(qwen2);
 
   // Qwen3 style: per-head q/k RMSNorm, head_dim (32) given explicitly and
   // not hidden_size / heads (16).
-  ModelPreset qwen3 = tiny;
-  qwen3.name = "tiny-qwen3";
-  qwen3.architecture = "Qwen3ForCausalLM";
+  ModelPreset qwen3 = TinyArchitecture(tiny, "tiny-qwen3", "Qwen3ForCausalLM");
   qwen3.intermediate_size = 160;
-  qwen3.num_hidden_layers = 6;
   qwen3.num_key_value_heads = 2;
   qwen3.head_dim = 32;
   qwen3.rope_theta = 1000000.0;
   qwen3.rms_norm_eps = 1e-6;
-  qwen3.transformers5_layout = true;
   presets.push_back(qwen3);
 
   // Llama with attention_bias and mlp_bias, GQA groups of 3 and llama3
   // rope scaling in rope_parameters.
-  ModelPreset bias = gqa;
-  bias.name = "tiny-llama-bias";
+  ModelPreset bias = TinyArchitecture(gqa, "tiny-llama-bias", "LlamaForCausalLM");
   bias.hidden_size = 96;
   bias.intermediate_size = 192;
-  bias.num_hidden_layers = 6;
   bias.num_attention_heads = 6;
   bias.num_key_value_heads = 2;
   bias.head_dim = 16;
   bias.attention_bias = true;
   bias.mlp_bias = true;
-  bias.transformers5_layout = true;
   presets.push_back(bias);
 
   return presets;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/json_fields.h"
+#include "common/tokenizer/metaspace.h"
 #include "common/tokenizer/pattern.h"
 #include "common/tokenizer/utf8.h"
 
@@ -40,15 +41,14 @@ class ByteLevelDecoder : public Decoder {
 
 class ReplaceDecoder : public Decoder {
  public:
-  ReplaceDecoder(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
+  explicit ReplaceDecoder(Replacement replacement) : replacement_(std::move(replacement)) {}
   std::vector<std::string> DecodeChain(std::vector<std::string> tokens) const override {
-    for (std::string& token : tokens) token = pattern_.ReplaceAll(token, content_);
+    for (std::string& token : tokens) token = replacement_.Apply(token);
     return tokens;
   }
 
  private:
-  Pattern pattern_;
-  std::string content_;
+  Replacement replacement_;
 };
 
 // Runs of <0xNN> tokens become their bytes when those are valid UTF-8, else
@@ -166,15 +166,9 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromJson(const nlohmann::json&
   const std::string what = absl::StrCat("decoder \"", *type, "\"");
   if (*type == "Sequence") {
     if (absl::Status s = CheckKeys(json, what, {"type", "decoders"}); !s.ok()) return s;
-    auto it = json.find("decoders");
-    if (it == json.end() || !it->is_array()) return absl::InvalidArgumentError("tokenizer.json: decoder \"Sequence\" needs \"decoders\"");
-    std::vector<std::unique_ptr<Decoder>> parts;
-    for (const auto& part : *it) {
-      absl::StatusOr<std::unique_ptr<Decoder>> d = FromJson(part);
-      if (!d.ok()) return d.status();
-      parts.push_back(*std::move(d));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(parts));
+    absl::StatusOr<std::vector<std::unique_ptr<Decoder>>> parts = GetComponents<Decoder>(json, "decoders", what);
+    if (!parts.ok()) return parts.status();
+    return std::make_unique<SequenceDecoder>(*std::move(parts));
   }
   if (*type == "ByteLevel") {
     // Its options only matter to offsets and pre-tokenization.
@@ -182,12 +176,9 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromJson(const nlohmann::json&
     return std::make_unique<ByteLevelDecoder>();
   }
   if (*type == "Replace") {
-    if (absl::Status s = CheckKeys(json, what, {"type", "pattern", "content"}); !s.ok()) return s;
-    absl::StatusOr<std::string> content = GetString(json, "content", what);
-    if (!content.ok()) return content.status();
-    absl::StatusOr<Pattern> pattern = Pattern::FromJson(json.value("pattern", nlohmann::json()), what);
-    if (!pattern.ok()) return pattern.status();
-    return std::make_unique<ReplaceDecoder>(*std::move(pattern), *content);
+    absl::StatusOr<Replacement> replacement = Replacement::FromJson(json, what);
+    if (!replacement.ok()) return replacement.status();
+    return std::make_unique<ReplaceDecoder>(*std::move(replacement));
   }
   if (*type == "ByteFallback") {
     if (absl::Status s = CheckKeys(json, what, {"type"}); !s.ok()) return s;
@@ -217,18 +208,10 @@ absl::StatusOr<std::unique_ptr<Decoder>> Decoder::FromJson(const nlohmann::json&
     }
     absl::StatusOr<std::string> replacement = GetString(json, "replacement", what);
     if (!replacement.ok()) return replacement.status();
-    bool strip_first = true;
-    if (auto it = json.find("prepend_scheme"); it != json.end() && !it->is_null()) {
-      if (!it->is_string() || (*it != "always" && *it != "first" && *it != "never")) {
-        return Unsupported(absl::StrCat(what, " prepend_scheme ", it->dump()));
-      }
-      strip_first = *it != "never";
-    } else {
-      absl::StatusOr<bool> add_prefix_space = GetBool(json, "add_prefix_space", what, true);
-      if (!add_prefix_space.ok()) return add_prefix_space.status();
-      strip_first = *add_prefix_space;
-    }
-    return std::make_unique<MetaspaceDecoder>(*replacement, strip_first);
+    absl::StatusOr<PrependScheme> scheme = GetPrependScheme(json, what);
+    if (!scheme.ok()) return scheme.status();
+    // Unless the pre-tokenizer prepends none, the first word had one.
+    return std::make_unique<MetaspaceDecoder>(*replacement, /*strip_first=*/*scheme != PrependScheme::kNever);
   }
   return Unsupported(absl::StrCat("decoder type \"", *type, "\""));
 }

@@ -45,6 +45,15 @@ absl::StatusOr<int64_t> GetInt(const nlohmann::json& object, const std::string& 
   return it->get<int64_t>();
 }
 
+absl::StatusOr<const nlohmann::json*> GetArray(const nlohmann::json& object, const std::string& key,
+                                               const std::string& what) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_array()) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", what, " needs \"", key, "\""));
+  }
+  return &*it;
+}
+
 absl::StatusOr<std::string> GetType(const nlohmann::json& object, const std::string& what) {
   if (!object.is_object()) return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", what, " is not an object"));
   auto it = object.find("type");

@@ -36,12 +36,11 @@ class PrependNormalizer : public Normalizer {
 
 class ReplaceNormalizer : public Normalizer {
  public:
-  ReplaceNormalizer(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  std::string Normalize(std::string text) const override { return pattern_.ReplaceAll(text, content_); }
+  explicit ReplaceNormalizer(Replacement replacement) : replacement_(std::move(replacement)) {}
+  std::string Normalize(std::string text) const override { return replacement_.Apply(text); }
 
  private:
-  Pattern pattern_;
-  std::string content_;
+  Replacement replacement_;
 };
 
 // Unicode normalisation forms through utf8proc (the text is valid UTF-8).
@@ -72,15 +71,9 @@ absl::StatusOr<std::unique_ptr<Normalizer>> Normalizer::FromJson(const nlohmann:
   const std::string what = absl::StrCat("normalizer \"", *type, "\"");
   if (*type == "Sequence") {
     if (absl::Status s = CheckKeys(json, what, {"type", "normalizers"}); !s.ok()) return s;
-    auto it = json.find("normalizers");
-    if (it == json.end() || !it->is_array()) return absl::InvalidArgumentError("tokenizer.json: normalizer \"Sequence\" needs \"normalizers\"");
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (const auto& part : *it) {
-      absl::StatusOr<std::unique_ptr<Normalizer>> n = FromJson(part);
-      if (!n.ok()) return n.status();
-      parts.push_back(*std::move(n));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(parts));
+    absl::StatusOr<std::vector<std::unique_ptr<Normalizer>>> parts = GetComponents<Normalizer>(json, "normalizers", what);
+    if (!parts.ok()) return parts.status();
+    return std::make_unique<SequenceNormalizer>(*std::move(parts));
   }
   if (*type == "Prepend") {
     if (absl::Status s = CheckKeys(json, what, {"type", "prepend"}); !s.ok()) return s;
@@ -89,12 +82,9 @@ absl::StatusOr<std::unique_ptr<Normalizer>> Normalizer::FromJson(const nlohmann:
     return std::make_unique<PrependNormalizer>(*prepend);
   }
   if (*type == "Replace") {
-    if (absl::Status s = CheckKeys(json, what, {"type", "pattern", "content"}); !s.ok()) return s;
-    absl::StatusOr<std::string> content = GetString(json, "content", what);
-    if (!content.ok()) return content.status();
-    absl::StatusOr<Pattern> pattern = Pattern::FromJson(json.value("pattern", nlohmann::json()), what);
-    if (!pattern.ok()) return pattern.status();
-    return std::make_unique<ReplaceNormalizer>(*std::move(pattern), *content);
+    absl::StatusOr<Replacement> replacement = Replacement::FromJson(json, what);
+    if (!replacement.ok()) return replacement.status();
+    return std::make_unique<ReplaceNormalizer>(*std::move(replacement));
   }
   const int stable = UTF8PROC_STABLE;
   int options = -1;

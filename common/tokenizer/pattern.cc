@@ -1,6 +1,7 @@
 #include "common/tokenizer/pattern.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/tokenizer/json_fields.h"
 
 namespace djinn::tokenizer {
 
@@ -39,6 +40,15 @@ std::string Pattern::ReplaceAll(std::string_view text, std::string_view content)
   }
   out.append(text.substr(previous));
   return out;
+}
+
+absl::StatusOr<Replacement> Replacement::FromJson(const nlohmann::json& json, const std::string& what) {
+  if (absl::Status s = CheckKeys(json, what, {"type", "pattern", "content"}); !s.ok()) return s;
+  absl::StatusOr<std::string> content = GetString(json, "content", what);
+  if (!content.ok()) return content.status();
+  absl::StatusOr<Pattern> pattern = Pattern::FromJson(json.value("pattern", nlohmann::json()), what);
+  if (!pattern.ok()) return pattern.status();
+  return Replacement(*std::move(pattern), *std::move(content));
 }
 
 }  // namespace djinn::tokenizer

@@ -1,5 +1,6 @@
 // The {"String": ...} / {"Regex": ...} patterns of tokenizer.json's Split,
-// Replace normaliser and Replace decoder: where they match in a text.
+// Replace normaliser and Replace decoder: where they match in a text; and
+// Replace itself, which the normaliser and the decoder share.
 #ifndef DJINN_COMMON_TOKENIZER_PATTERN_H_
 #define DJINN_COMMON_TOKENIZER_PATTERN_H_
 
@@ -31,6 +32,22 @@ class Pattern {
   Pattern(std::string literal, std::optional<Regex> regex) : literal_(std::move(literal)), regex_(std::move(regex)) {}
   std::string literal_;
   std::optional<Regex> regex_;
+};
+
+// Replace, one component of HF `tokenizers` that serves as a normalizer and
+// as a decoder: every match of its pattern becomes its content.
+class Replacement {
+ public:
+  // From the component's object ("type", "pattern", "content"); `what` names
+  // it in messages.
+  static absl::StatusOr<Replacement> FromJson(const nlohmann::json& json, const std::string& what);
+
+  std::string Apply(std::string_view text) const { return pattern_.ReplaceAll(text, content_); }
+
+ private:
+  Replacement(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
+  Pattern pattern_;
+  std::string content_;
 };
 
 }  // namespace djinn::tokenizer

@@ -23,9 +23,9 @@ absl::Status Append(const nlohmann::json& json, SpecialTokensTemplate& out) {
   const std::string what = absl::StrCat("post_processor \"", *type, "\"");
   if (*type == "Sequence") {
     if (absl::Status s = CheckKeys(json, what, {"type", "processors"}); !s.ok()) return s;
-    auto it = json.find("processors");
-    if (it == json.end() || !it->is_array()) return absl::InvalidArgumentError("tokenizer.json: post_processor \"Sequence\" needs \"processors\"");
-    for (const auto& part : *it) {
+    absl::StatusOr<const nlohmann::json*> parts = GetArray(json, "processors", what);
+    if (!parts.ok()) return parts.status();
+    for (const nlohmann::json& part : **parts) {
       if (absl::Status s = Append(part, out); !s.ok()) return s;
     }
     return absl::OkStatus();

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/tokenizer/byte_level.h"
 #include "common/tokenizer/json_fields.h"
+#include "common/tokenizer/metaspace.h"
 #include "common/tokenizer/pattern.h"
 
 namespace djinn::tokenizer {
@@ -146,8 +147,6 @@ class ByteLevelPreTokenizer : public PreTokenizer {
   std::optional<Pattern> regex_;
 };
 
-enum class PrependScheme { kAlways, kFirst, kNever };
-
 class MetaspacePreTokenizer : public PreTokenizer {
  public:
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split)
@@ -194,15 +193,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(const nlohm
   const std::string what = absl::StrCat("pre_tokenizer \"", *type, "\"");
   if (*type == "Sequence") {
     if (absl::Status s = CheckKeys(json, what, {"type", "pretokenizers"}); !s.ok()) return s;
-    auto it = json.find("pretokenizers");
-    if (it == json.end() || !it->is_array()) return absl::InvalidArgumentError("tokenizer.json: pre_tokenizer \"Sequence\" needs \"pretokenizers\"");
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (const auto& part : *it) {
-      absl::StatusOr<std::unique_ptr<PreTokenizer>> p = FromJson(part);
-      if (!p.ok()) return p.status();
-      parts.push_back(*std::move(p));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(parts));
+    absl::StatusOr<std::vector<std::unique_ptr<PreTokenizer>>> parts = GetComponents<PreTokenizer>(json, "pretokenizers", what);
+    if (!parts.ok()) return parts.status();
+    return std::make_unique<SequencePreTokenizer>(*std::move(parts));
   }
   if (*type == "Split") {
     if (absl::Status s = CheckKeys(json, what, {"type", "pattern", "behavior", "invert"}); !s.ok()) return s;
@@ -237,25 +230,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(const nlohm
     if (!replacement.ok()) return replacement.status();
     absl::StatusOr<bool> split = GetBool(json, "split", what, true);
     if (!split.ok()) return split.status();
-    PrependScheme scheme = PrependScheme::kAlways;
-    if (auto it = json.find("prepend_scheme"); it != json.end() && !it->is_null()) {
-      const std::string name = it->is_string() ? it->get<std::string>() : "";
-      if (name == "always") {
-        scheme = PrependScheme::kAlways;
-      } else if (name == "first") {
-        scheme = PrependScheme::kFirst;
-      } else if (name == "never") {
-        scheme = PrependScheme::kNever;
-      } else {
-        return Unsupported(absl::StrCat(what, " prepend_scheme ", it->dump()));
-      }
-    } else {
-      // The older form: add_prefix_space true/false is "always"/"never".
-      absl::StatusOr<bool> add_prefix_space = GetBool(json, "add_prefix_space", what, true);
-      if (!add_prefix_space.ok()) return add_prefix_space.status();
-      scheme = *add_prefix_space ? PrependScheme::kAlways : PrependScheme::kNever;
-    }
-    return std::make_unique<MetaspacePreTokenizer>(*replacement, scheme, *split);
+    absl::StatusOr<PrependScheme> scheme = GetPrependScheme(json, what);
+    if (!scheme.ok()) return scheme.status();
+    return std::make_unique<MetaspacePreTokenizer>(*replacement, *scheme, *split);
   }
   return Unsupported(absl::StrCat("pre_tokenizer type \"", *type, "\""));
 }

@@ -23,6 +23,7 @@ rm -rf "$PKG"
 dist=$(mktemp -d)
 trap 'rm -rf "$dist"' EXIT
 "$ROOT/scripts/package.sh" "$BUILD" "$dist" gpu-check > /dev/null
+mkdir -p "$(dirname "$PKG")"
 mv "$dist/djinn-gpu-check-linux-x86_64" "$PKG"
 rm -f "$PKG"/lib/libcudart.so.* "$PKG"/lib/libcublas.so.* "$PKG"/lib/libcublasLt.so.*
 "$ROOT/tests/gpu/run.sh" --pack "$BUILD" "$PKG"

@@ -16,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/shared_daemon_test.h"
 #include "tests/integration/support/test_models.h"
 
 namespace djinn::testing {
@@ -37,25 +38,14 @@ constexpr char kLlama2Template[] =
 
 void WriteJson(const std::string& path, const nlohmann::json& json) { std::ofstream(path) << json.dump(2); }
 
-class ChatTest : public ::testing::Test {
+class ChatTest : public SharedDaemonTest<ChatTest> {
  protected:
   static void SetUpTestSuite() {
     TestModel("tiny");
     const std::string chat = CopyOfTestModel("tiny", "chat");
     WriteJson(chat + "/tokenizer_config.json",
               {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"chat_template", kLlama2Template}});
-    auto daemon = DaemonProcess::Start(
-        {"--model-root=" + ModelRoot(), "--vram-budget=512MiB", "--model=chat=chat", "--model=plain=tiny"});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = daemon->release();
-  }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(daemon_, nullptr);
-    stub_ = Connect(daemon_->address());
+    StartDaemon({"--model-root=" + ModelRoot(), "--vram-budget=512MiB", "--model=chat=chat", "--model=plain=tiny"});
   }
 
   static v1::GenerateRequest ChatRequest(const std::string& model, const std::vector<ChatMessage>& messages,
@@ -86,12 +76,7 @@ class ChatTest : public ::testing::Test {
     EXPECT_THAT(*text, HasSubstr("[INST]"));
     return (*tokenizer)->Encode(*text, /*add_special_tokens=*/false);
   }
-
-  static DaemonProcess* daemon_;
-  std::unique_ptr<v1::Djinn::Stub> stub_;
 };
-
-DaemonProcess* ChatTest::daemon_ = nullptr;
 
 TEST_F(ChatTest, PromptIsTheRenderedTemplateTokenized) {
   const std::string dir = ModelRoot() + "/chat";

@@ -7,6 +7,7 @@
 
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/shared_daemon_test.h"
 #include "tests/integration/support/test_models.h"
 
 namespace djinn::testing {
@@ -15,28 +16,18 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class DjinnctlTest : public ::testing::Test {
+class DjinnctlTest : public SharedDaemonTest<DjinnctlTest> {
  protected:
   static void SetUpTestSuite() {
     TestModel("tiny");
-    auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=256MiB"});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = daemon->release();
-  }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
+    StartDaemon({"--model-root=" + ModelRoot(), "--vram-budget=256MiB"});
   }
 
   static CommandResult Ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {DJINNCTL_PATH, "--addr=" + daemon_->address()});
     return RunCommand(args);
   }
-
-  static DaemonProcess* daemon_;
 };
-
-DaemonProcess* DjinnctlTest::daemon_ = nullptr;
 
 TEST_F(DjinnctlTest, LoadListGenerateStatsUnload) {
   const CommandResult load = Ctl({"load", "cli", "tiny"});

@@ -21,6 +21,7 @@
 #include "daemon/memory/arena.h"
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/shared_daemon_test.h"
 #include "tests/integration/support/test_models.h"
 
 namespace djinn::testing {
@@ -30,29 +31,13 @@ using ::testing::HasSubstr;
 
 constexpr double kTolerance = 1e-4;
 
-class GenerateLogprobsTest : public ::testing::Test {
+class GenerateLogprobsTest : public SharedDaemonTest<GenerateLogprobsTest> {
  protected:
   static void SetUpTestSuite() {
     TestModel("tiny-gqa");
-    auto daemon =
-        DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=256MiB", "--model=gqa=tiny-gqa"});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = daemon->release();
+    StartDaemon({"--model-root=" + ModelRoot(), "--vram-budget=256MiB", "--model=gqa=tiny-gqa"});
   }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(daemon_, nullptr);
-    stub_ = Connect(daemon_->address());
-  }
-
-  static DaemonProcess* daemon_;
-  std::unique_ptr<v1::Djinn::Stub> stub_;
 };
-
-DaemonProcess* GenerateLogprobsTest::daemon_ = nullptr;
 
 // The same model, loaded in this process on the CPU backend: every
 // position's log_softmax of `tokens`, in double.

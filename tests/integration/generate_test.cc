@@ -12,6 +12,7 @@
 #include "common/tokenizer.h"
 #include "tests/integration/support/client.h"
 #include "tests/integration/support/daemon_process.h"
+#include "tests/integration/support/shared_daemon_test.h"
 #include "tests/integration/support/test_models.h"
 
 namespace djinn::testing {
@@ -19,24 +20,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class GenerateTest : public ::testing::Test {
+class GenerateTest : public SharedDaemonTest<GenerateTest> {
  protected:
   static void SetUpTestSuite() {
     TestModel("tiny");
     TestModel("tiny-gqa");
     LongContextTestModel();
-    auto daemon = DaemonProcess::Start({"--model-root=" + ModelRoot(), "--vram-budget=512MiB", "--model=tiny=tiny",
-                                        "--model", "gqa=tiny-gqa", "--model=long=long"});
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemon_ = daemon->release();
-  }
-  static void TearDownTestSuite() {
-    delete daemon_;
-    daemon_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(daemon_, nullptr);
-    stub_ = Connect(daemon_->address());
+    StartDaemon({"--model-root=" + ModelRoot(), "--vram-budget=512MiB", "--model=tiny=tiny", "--model", "gqa=tiny-gqa",
+                 "--model=long=long"});
   }
 
   // Polls Stats until no sequence holds a KV-cache slot, or fails after 10 s.
@@ -51,12 +42,7 @@ class GenerateTest : public ::testing::Test {
     } while (absl::Now() < deadline);
     ADD_FAILURE() << "KV cache still held: " << stats.DebugString();
   }
-
-  static DaemonProcess* daemon_;
-  std::unique_ptr<v1::Djinn::Stub> stub_;
 };
-
-DaemonProcess* GenerateTest::daemon_ = nullptr;
 
 TEST_F(GenerateTest, StreamsTokensTextAndUsage) {
   const GenerateResult result = Generate(*stub_, GreedyRequest("tiny", "The quick brown fox", 16));

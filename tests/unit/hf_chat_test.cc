@@ -20,7 +20,6 @@
 // versions), into $DJINN_HF_TOKENIZERS_DIR or BUILD/hf-tokenizers, fetched on
 // first use; their sha256 must be the ones the fixtures were made from.
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/hf/hf_chat_check.h"
+#include "tests/unit/support/file_sha256.h"
 
 namespace djinn {
 namespace {
@@ -52,15 +52,6 @@ bool FetchTokenizers(std::string* error) {
   return status == 0;
 }
 
-std::string Sha256(const fs::path& file) {
-  FILE* pipe = ::popen(("sha256sum '" + file.string() + "'").c_str(), "r");
-  if (pipe == nullptr) return "";
-  char buffer[65] = {0};
-  const size_t n = std::fread(buffer, 1, 64, pipe);
-  ::pclose(pipe);
-  return std::string(buffer, n);
-}
-
 std::vector<fs::path> ChatFixtures() {
   std::vector<fs::path> out;
   std::error_code error;
@@ -80,7 +71,8 @@ TEST_P(HfChatTest, RendersAndTokenizesAsTransformers) {
   ASSERT_TRUE(FetchTokenizers(&error)) << error;
   const fs::path dir = TokenizersDir() / fixture.at("tokenizer").get<std::string>();
   for (const auto& [file, sha] : fixture.at("files").items()) {
-    ASSERT_EQ(Sha256(dir / file), sha.get<std::string>()) << (dir / file) << " is not the file the fixture was made from";
+    ASSERT_EQ(testing::FileSha256(dir / file), sha.get<std::string>())
+        << (dir / file) << " is not the file the fixture was made from";
   }
   hf_check::ExpectChatFixtureMatches(fixture, dir);
 }

@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/hf/hf_model_check.h"
+#include "tests/unit/support/file_sha256.h"
 
 namespace djinn {
 namespace {
@@ -37,15 +38,6 @@ using hf_check::Reference;
 
 const fs::path kFixtures = fs::path(DJINN_SOURCE_DIR) / "tests" / "data" / "hf";
 constexpr uint64_t kSlack = 64ull << 20;  // KV cache and workspace of a tiny model, generously
-
-std::string Sha256(const fs::path& file) {
-  FILE* pipe = ::popen(("sha256sum '" + file.string() + "'").c_str(), "r");
-  if (pipe == nullptr) return "";
-  char buffer[65] = {0};
-  const size_t n = std::fread(buffer, 1, 64, pipe);
-  ::pclose(pipe);
-  return std::string(buffer, n);
-}
 
 Reference MustRead(const fs::path& json) {
   absl::StatusOr<Reference> ref = hf_check::ReadReference(json);
@@ -84,7 +76,7 @@ TEST_P(HfModelsTest, FilesAreTheOnesTransformersRan) {
   const Reference ref = MustRead(GetParam());
   ASSERT_FALSE(ref.json.at("files").empty());
   for (const auto& [file, sha] : ref.json.at("files").items()) {
-    EXPECT_EQ(Sha256(ref.model_dir / file), sha.get<std::string>()) << ref.name << "/" << file;
+    EXPECT_EQ(testing::FileSha256(ref.model_dir / file), sha.get<std::string>()) << ref.name << "/" << file;
   }
 }
 

@@ -5,8 +5,6 @@
 // log_softmax of the logits ScoreTokens computes at its position (in double,
 // here), and the top alternatives in that distribution's order; passes
 // where no row asks issue no TopLogprobs; and the request validation.
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -20,13 +18,14 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "common/testmodel/test_model.h"
 #include "daemon/backend/cpu/cpu_backend.h"
 #include "daemon/engine/llama_model.h"
 #include "daemon/engine/model_loader.h"
 #include "daemon/engine/model_runner.h"
 #include "gtest/gtest.h"
 #include "tests/unit/support/arena_budget.h"
+#include "tests/unit/support/pseudo_random_prompt.h"
+#include "tests/unit/support/test_model_dir.h"
 
 namespace djinn {
 namespace {
@@ -45,15 +44,8 @@ struct Budget : testing::ArenaBudget<CpuBackend> {
 // The tiny test model (vocabulary 512, context 256), written once.
 std::string TinyModel() {
   static const std::string* dir = [] {
-    const fs::path path = fs::path(::testing::TempDir()) / ("logprobs_test_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    testmodel::TestModelOptions options;
-    options.preset = "tiny";
-    options.out_dir = path.string();
-    options.seed = 11;
-    const absl::Status status = testmodel::WriteTestModel(options);
-    EXPECT_TRUE(status.ok()) << status;
-    std::atexit([] { fs::remove_all(fs::path(::testing::TempDir()) / ("logprobs_test_" + std::to_string(::getpid()))); });
+    const fs::path path = testing::ProcessTempDir("logprobs_test");
+    testing::WriteTestModelOrFail("tiny", /*seed=*/11, path);
     return new std::string(path.string());
   }();
   return *dir;
@@ -66,16 +58,7 @@ std::unique_ptr<LoadedWeights> MustLoad(Budget& budget) {
   return loaded.ok() ? *std::move(loaded) : nullptr;
 }
 
-// BOS, then deterministic pseudo-random ids in [3, 512).
-std::vector<int32_t> Prompt(size_t length, uint32_t seed) {
-  std::vector<int32_t> ids = {1};
-  uint64_t state = seed;
-  while (ids.size() < length) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    ids.push_back(3 + static_cast<int32_t>((state >> 33) % 509));
-  }
-  return ids;
-}
+std::vector<int32_t> Prompt(size_t length, uint32_t seed) { return testing::PseudoRandomPrompt(length, seed); }
 
 // log_softmax of one row of logits, in double.
 std::vector<double> LogSoftmax(const float* logits, int64_t vocab) {

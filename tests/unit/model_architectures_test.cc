@@ -12,8 +12,6 @@
 //    context are refused by name.
 // tests/unit/hf_models_test.cc checks the same against transformers itself,
 // on checkpoints transformers wrote.
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -26,12 +24,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "common/host_convert.h"
 #include "common/model_config.h"
 #include "common/safetensors.h"
 #include "common/testmodel/safetensors_writer.h"
-#include "common/testmodel/test_model.h"
 #include "daemon/backend/cpu/cpu_backend.h"
 #include "daemon/engine/model_loader.h"
 #include "daemon/engine/model_runner.h"
@@ -39,6 +35,8 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/unit/support/arena_budget.h"
+#include "tests/unit/support/runner_output.h"
+#include "tests/unit/support/test_model_dir.h"
 
 namespace djinn {
 namespace {
@@ -55,28 +53,14 @@ struct Budget : testing::ArenaBudget<CpuBackend> {
 };
 
 fs::path Root() {
-  static const fs::path root = [] {
-    fs::path dir = fs::path(::testing::TempDir()) / ("model_architectures_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    std::atexit([] {
-      fs::remove_all(fs::path(::testing::TempDir()) / ("model_architectures_test_" + std::to_string(::getpid())));
-    });
-    return dir;
-  }();
+  static const fs::path root = testing::ProcessTempDir("model_architectures_test");
   return root;
 }
 
 // The preset written once per process (seed 5, float32).
 fs::path ModelDir(const std::string& preset) {
   const fs::path dir = Root() / preset;
-  if (!fs::exists(dir / "config.json")) {
-    testmodel::TestModelOptions options;
-    options.preset = preset;
-    options.out_dir = dir.string();
-    options.seed = 5;
-    const absl::Status written = testmodel::WriteTestModel(options);
-    EXPECT_TRUE(written.ok()) << written;
-  }
+  if (!fs::exists(dir / "config.json")) testing::WriteTestModelOrFail(preset, /*seed=*/5, dir);
   return dir;
 }
 
@@ -96,31 +80,10 @@ absl::StatusOr<std::unique_ptr<LoadedWeights>> Load(Budget& budget, const fs::pa
   return LoadModel(dir.string(), settings, &budget.backend, budget.arena.get());
 }
 
-std::vector<float> Logits(ModelRunner& runner) {
-  absl::StatusOr<std::vector<float>> logits = runner.ScoreTokens(kPrompt);
-  EXPECT_TRUE(logits.ok()) << logits.status();
-  return logits.value_or(std::vector<float>{});
-}
+std::vector<float> Logits(ModelRunner& runner) { return testing::ScoredLogits(runner, kPrompt); }
 
 std::vector<int32_t> Greedy(ModelRunner& runner, uint32_t tokens) {
-  GenerationRequest request;
-  request.prompt_ids = kPrompt;
-  request.max_tokens = tokens;
-  request.ignore_eos = true;
-  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner.Submit(request);
-  EXPECT_TRUE(stream.ok()) << stream.status();
-  std::vector<int32_t> out;
-  if (!stream.ok()) return out;
-  for (;;) {
-    GenerationEvent event;
-    if (!(*stream)->Next(&event, absl::Seconds(30))) {
-      ADD_FAILURE() << "no event";
-      return out;
-    }
-    EXPECT_TRUE(event.error.ok()) << event.error;
-    out.insert(out.end(), event.token_ids.begin(), event.token_ids.end());
-    if (event.finish != FinishReason::kNone || !event.error.ok()) return out;
-  }
+  return testing::GreedyTokens(runner, kPrompt, tokens);
 }
 
 // ------------------------------------------------------------ the reference

@@ -12,11 +12,14 @@
 #include "common/model_config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/support/model_config_parse.h"
 
 namespace djinn {
 namespace {
 
 using nlohmann::json;
+using testing::ExpectInvalid;
+using testing::MustParse;
 
 // ---------------------------------------------------------------- 4.x (the Hub's files)
 
@@ -174,26 +177,10 @@ std::string Qwen3_8B_5() {
   return config.dump();
 }
 
-ModelConfig MustParse(const std::string& text) {
-  absl::StatusOr<ModelConfig> config = ParseModelConfig(text);
-  EXPECT_TRUE(config.ok()) << config.status();
-  return config.value_or(ModelConfig{});
-}
-
 std::string Edited(const char* base, const std::function<void(json&)>& edit) {
   json config = json::parse(base);
   edit(config);
   return config.dump();
-}
-
-void ExpectInvalid(const std::string& text, const std::vector<std::string>& words) {
-  absl::StatusOr<ModelConfig> config = ParseModelConfig(text);
-  ASSERT_FALSE(config.ok()) << "accepted: " << text;
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << config.status();
-  for (const std::string& word : words) {
-    EXPECT_NE(config.status().message().find(word), std::string::npos)
-        << config.status() << " does not mention \"" << word << "\"";
-  }
 }
 
 // Everything the forward pass reads is the same from both layouts.

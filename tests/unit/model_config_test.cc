@@ -14,12 +14,15 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/support/model_config_parse.h"
 
 namespace djinn {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::ExpectInvalid;
+using testing::MustParse;
 
 // meta-llama/Llama-2-7b-hf config.json.
 constexpr char kLlama2_7B[] = R"({
@@ -114,27 +117,11 @@ constexpr char kLlama32_1B[] = R"({
   "vocab_size": 128256
 })";
 
-ModelConfig MustParse(const std::string& text) {
-  absl::StatusOr<ModelConfig> config = ParseModelConfig(text);
-  EXPECT_TRUE(config.ok()) << config.status();
-  return config.value_or(ModelConfig{});
-}
-
 // Llama-2-7B's config with `edit` applied.
 std::string Edited(const std::function<void(json&)>& edit, const char* base = kLlama2_7B) {
   json config = json::parse(base);
   edit(config);
   return config.dump();
-}
-
-void ExpectInvalid(const std::string& text, const std::vector<std::string>& words) {
-  absl::StatusOr<ModelConfig> config = ParseModelConfig(text);
-  ASSERT_FALSE(config.ok()) << "accepted: " << text;
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << config.status();
-  for (const std::string& word : words) {
-    EXPECT_NE(config.status().message().find(word), std::string::npos)
-        << config.status() << " does not mention \"" << word << "\"";
-  }
 }
 
 TEST(ModelConfigTest, Llama2_7B) {

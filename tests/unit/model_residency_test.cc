@@ -4,21 +4,20 @@
 // room only from idle models, least recently used first.
 #include "daemon/engine/model_residency.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
-#include "common/testmodel/test_model.h"
 #include "daemon/backend/cpu/cpu_backend.h"
 #include "daemon/engine/model_loader.h"
 #include "daemon/engine/model_runner.h"
 #include "daemon/engine/residency_manager.h"
 #include "gtest/gtest.h"
 #include "tests/unit/support/arena_budget.h"
+#include "tests/unit/support/runner_output.h"
+#include "tests/unit/support/test_model_dir.h"
 
 namespace djinn {
 namespace {
@@ -33,15 +32,8 @@ struct Budget : testing::ArenaBudget<CpuBackend> {
 // tiny-deep (12 layers), written once per test process.
 std::string ModelDir() {
   static const std::string dir = [] {
-    const fs::path path = fs::path(::testing::TempDir()) / ("model_residency_test_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    testmodel::TestModelOptions options;
-    options.preset = "tiny-deep";
-    options.out_dir = path.string();
-    options.seed = 3;
-    const absl::Status written = testmodel::WriteTestModel(options);
-    EXPECT_TRUE(written.ok()) << written;
-    std::atexit([] { fs::remove_all(fs::path(::testing::TempDir()) / ("model_residency_test_" + std::to_string(::getpid()))); });
+    const fs::path path = testing::ProcessTempDir("model_residency_test");
+    testing::WriteTestModelOrFail("tiny-deep", /*seed=*/3, path);
     return path.string();
   }();
   return dir;
@@ -70,32 +62,10 @@ std::unique_ptr<ModelRunner> Serve(Budget& budget, std::shared_ptr<ResidencyMana
 
 const std::vector<int32_t> kPrompt = {1, 17, 99, 5, 42, 7, 300, 12, 8, 250};
 
-std::vector<float> Logits(ModelRunner& runner) {
-  absl::StatusOr<std::vector<float>> logits = runner.ScoreTokens(kPrompt);
-  EXPECT_TRUE(logits.ok()) << logits.status();
-  return logits.value_or(std::vector<float>{});
-}
+std::vector<float> Logits(ModelRunner& runner) { return testing::ScoredLogits(runner, kPrompt); }
 
-// Greedy tokens of kPrompt, through the runner's queue and batched passes.
 std::vector<int32_t> Greedy(ModelRunner& runner, uint32_t tokens) {
-  GenerationRequest request;
-  request.prompt_ids = kPrompt;
-  request.max_tokens = tokens;
-  request.ignore_eos = true;
-  absl::StatusOr<std::shared_ptr<GenerationStream>> stream = runner.Submit(request);
-  EXPECT_TRUE(stream.ok()) << stream.status();
-  std::vector<int32_t> out;
-  if (!stream.ok()) return out;
-  for (;;) {
-    GenerationEvent event;
-    if (!(*stream)->Next(&event, absl::Seconds(30))) {
-      ADD_FAILURE() << "no event";
-      return out;
-    }
-    EXPECT_TRUE(event.error.ok()) << event.error;
-    out.insert(out.end(), event.token_ids.begin(), event.token_ids.end());
-    if (event.finish != FinishReason::kNone || !event.error.ok()) return out;
-  }
+  return testing::GreedyTokens(runner, kPrompt, tokens);
 }
 
 TEST(ModelResidencyTest, EvictedAndPromotedLayersGiveTheSameLogits) {

@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/unit/support/arena_budget.h"
+#include "tests/unit/support/pseudo_random_prompt.h"
 
 namespace djinn {
 namespace {
@@ -189,16 +190,7 @@ GenerationRequest Greedy(std::vector<int32_t> prompt, uint32_t max_tokens) {
   return request;
 }
 
-// BOS, then deterministic pseudo-random ids in [3, 512) (never EOS).
-std::vector<int32_t> Prompt(size_t length, uint32_t seed = 1) {
-  std::vector<int32_t> ids = {1};
-  uint64_t state = seed;
-  while (ids.size() < length) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    ids.push_back(3 + static_cast<int32_t>((state >> 33) % 509));
-  }
-  return ids;
-}
+std::vector<int32_t> Prompt(size_t length, uint32_t seed = 1) { return testing::PseudoRandomPrompt(length, seed); }
 
 // The checks below are run by the grouped TESTs at the end of the file.
 

@@ -22,6 +22,7 @@
 #include "daemon/engine/model_loader.h"
 #include "daemon/engine/model_runner.h"
 #include "daemon/memory/arena.h"
+#include "tests/unit/support/file_sha256.h"
 
 namespace djinn {
 namespace {
@@ -39,14 +40,6 @@ std::vector<fs::path> Fixtures() {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-std::string Sha256(const fs::path& file) {
-  FILE* pipe = ::popen(("sha256sum '" + file.string() + "'").c_str(), "r");
-  char buffer[65] = {0};
-  const size_t n = std::fread(buffer, 1, 64, pipe);
-  ::pclose(pipe);
-  return std::string(buffer, n);
 }
 
 class ReferenceTest : public ::testing::TestWithParam<fs::path> {
@@ -88,7 +81,8 @@ class ReferenceTest : public ::testing::TestWithParam<fs::path> {
 
 TEST_P(ReferenceTest, ModelFilesAreTheOnesTheReferenceRan) {
   for (const auto& [name, sha] : fixture_["files"].items()) {
-    EXPECT_EQ(Sha256(dir_ / name), sha.get<std::string>()) << name << ": the fixture is stale or the writer changed";
+    EXPECT_EQ(testing::FileSha256(dir_ / name), sha.get<std::string>())
+        << name << ": the fixture is stale or the writer changed";
   }
 }
 
