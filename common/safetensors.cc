@@ -34,18 +34,6 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
 
 }  // namespace
 
-const char* DTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat16: return "float16";
-    case DType::kBFloat16: return "bfloat16";
-    case DType::kInt32: return "int32";
-  }
-  return "?";
-}
-
-size_t DTypeSize(DType dtype) { return dtype == DType::kFloat32 || dtype == DType::kInt32 ? 4 : 2; }
-
 int64_t TensorInfo::elements() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

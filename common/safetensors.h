@@ -19,17 +19,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/dtype.h"
 #include "common/parallel_read.h"
 
 namespace djinn {
-
-// Element types. Tensors in model files are F32, F16 or BF16; kInt32 exists
-// for the engine's own per-step index tensors (token ids, positions, page
-// tables) and is never read from a file.
-enum class DType { kFloat32, kFloat16, kBFloat16, kInt32 };
-
-const char* DTypeName(DType dtype);  // "float32", "float16", "bfloat16", "int32"
-size_t DTypeSize(DType dtype);
 
 struct TensorInfo {
   std::string name;

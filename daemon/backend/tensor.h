@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "common/safetensors.h"  // DType
+#include "common/dtype.h"
 
 namespace djinn {
 

@@ -31,7 +31,7 @@
 
 #include "daemon/backend/backend.h"
 #include "daemon/backend/cpu/thread_pool.h"
-#include "daemon/engine/sampling/sampler.h"  // SampleFromLogits, the rule Sample runs
+#include "daemon/backend/sample_rule.h"  // SampleFromLogits, the rule Sample runs
 
 namespace djinn {
 

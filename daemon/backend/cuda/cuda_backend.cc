@@ -40,17 +40,9 @@ namespace {
 
 bool IsFloat(DType dtype) { return dtype != DType::kInt32; }
 
-cuda::ElementType Element(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return cuda::ElementType::kFloat32;
-    case DType::kFloat16:
-      return cuda::ElementType::kFloat16;
-    case DType::kBFloat16:
-      return cuda::ElementType::kBFloat16;
-    case DType::kInt32:
-      break;
-  }
+// The dtype of a tensor the launchers compute on: never int32.
+DType Element(DType dtype) {
+  if (IsFloat(dtype)) return dtype;
   std::fprintf(stderr, "djinn cuda backend: int32 tensor where a floating-point one is needed\n");
   std::abort();
 }

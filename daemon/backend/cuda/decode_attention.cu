@@ -377,9 +377,9 @@ DecodeKernel PickKernel(int64_t head_dim, bool vector) {
 
 }  // namespace
 
-DecodePlan PlanDecode(ElementType type, int64_t batch, const AttentionDims& dims, int64_t max_seq_len, int sm_count) {
+DecodePlan PlanDecode(DType type, int64_t batch, const AttentionDims& dims, int64_t max_seq_len, int sm_count) {
   DecodePlan plan;
-  plan.tile = TileKeys(dims.head_dim, ElementBytes(type));
+  plan.tile = TileKeys(dims.head_dim, DTypeSize(type));
   const int64_t wanted = MaxSplits(batch, dims.kv_heads, max_seq_len, sm_count);
   const int64_t splits = std::min(wanted, CeilDiv(max_seq_len, plan.tile));  // at least a tile each
   plan.keys_per_split = CeilDiv(CeilDiv(max_seq_len, splits), plan.tile) * plan.tile;
@@ -414,7 +414,7 @@ void PrepareDecodeAttention() {
   allow(__nv_bfloat16{});
 }
 
-void LaunchDecodeAttention(ElementType type, const void* q, int64_t q_stride, const KvPages& cache,
+void LaunchDecodeAttention(DType type, const void* q, int64_t q_stride, const KvPages& cache,
                            const int32_t* page_tables, int64_t page_tables_stride, const int32_t* seq_lens,
                            int64_t seq_lens_stride, int64_t batch, int64_t max_seq_len, const AttentionDims& dims,
                            void* scratch, uint64_t scratch_bytes, void* out, int64_t out_stride, int sm_count,
@@ -450,7 +450,7 @@ void LaunchDecodeAttention(ElementType type, const void* q, int64_t q_stride, co
   args.out = out;
   args.out_stride = out_stride;
 
-  const int64_t element = ElementBytes(type);
+  const int64_t element = DTypeSize(type);
   const bool vector = (dims.head_dim * element) % 16 == 0 && Aligned16(cache.base);
   const SharedLayout layout = Layout(args.group, args.head_dim, args.tile, static_cast<int>(element));
   if (layout.bytes > g_shared_limit) {

@@ -237,10 +237,10 @@ void WriteKvWords(const void* k, int64_t k_stride, const void* v, int64_t v_stri
 
 }  // namespace
 
-void LaunchEmbedding(ElementType type, const void* table, int64_t table_rows, int64_t cols, const int32_t* ids,
+void LaunchEmbedding(DType type, const void* table, int64_t table_rows, int64_t cols, const int32_t* ids,
                      int64_t ids_stride, int64_t n, void* out, int64_t out_stride, cudaStream_t stream) {
   if (n == 0 || cols == 0) return;
-  const int64_t element = ElementBytes(type);
+  const int64_t element = DTypeSize(type);
   const int64_t row_bytes = cols * element, out_stride_bytes = out_stride * element;
   if (row_bytes % 16 == 0 && out_stride_bytes % 16 == 0 && Aligned16(table) && Aligned16(out)) {
     Embed<uint4>(table, table_rows, row_bytes, ids, ids_stride, n, out, out_stride_bytes, stream);
@@ -254,7 +254,7 @@ void LaunchEmbedding(ElementType type, const void* table, int64_t table_rows, in
 namespace {
 
 // RmsNorm over `heads` slices of `cols` values in each of `rows` rows.
-void RmsNormSlices(ElementType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
+void RmsNormSlices(DType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
                    int64_t cols, int64_t heads, void* out, int64_t out_stride, cudaStream_t stream) {
   if (rows == 0 || cols == 0 || heads == 0) return;
   Dispatch(type, [&](auto zero) {
@@ -273,18 +273,18 @@ void RmsNormSlices(ElementType type, const void* x, int64_t x_stride, const void
 
 }  // namespace
 
-void LaunchRmsNorm(ElementType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
+void LaunchRmsNorm(DType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
                    int64_t cols, void* out, int64_t out_stride, cudaStream_t stream) {
   RmsNormSlices(type, x, x_stride, weight, eps, rows, cols, 1, out, out_stride, stream);
 }
 
-void LaunchHeadRmsNorm(ElementType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
+void LaunchHeadRmsNorm(DType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
                        const void* weight, float eps, cudaStream_t stream) {
   if (head_dim == 0) return;
   RmsNormSlices(type, x, x_stride, weight, eps, rows, head_dim, cols / head_dim, x, x_stride, stream);
 }
 
-void LaunchAddBias(ElementType type, void* x, int64_t x_stride, const void* bias, int64_t rows, int64_t cols,
+void LaunchAddBias(DType type, void* x, int64_t x_stride, const void* bias, int64_t rows, int64_t cols,
                    cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   Dispatch(type, [&](auto zero) {
@@ -299,7 +299,7 @@ void LaunchAddBias(ElementType type, void* x, int64_t x_stride, const void* bias
   });
 }
 
-void LaunchAdd(ElementType type, void* x, const void* y, int64_t count, cudaStream_t stream) {
+void LaunchAdd(DType type, void* x, const void* y, int64_t count, cudaStream_t stream) {
   if (count == 0) return;
   Dispatch(type, [&](auto zero) {
     using T = decltype(zero);
@@ -311,7 +311,7 @@ void LaunchAdd(ElementType type, void* x, const void* y, int64_t count, cudaStre
   });
 }
 
-void LaunchSiluMul(ElementType type, const void* gate, int64_t gate_stride, const void* up, int64_t up_stride,
+void LaunchSiluMul(DType type, const void* gate, int64_t gate_stride, const void* up, int64_t up_stride,
                    void* out, int64_t out_stride, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   Dispatch(type, [&](auto zero) {
@@ -328,7 +328,7 @@ void LaunchSiluMul(ElementType type, const void* gate, int64_t gate_stride, cons
   });
 }
 
-void LaunchRope(ElementType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
+void LaunchRope(DType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
                 const int32_t* positions, int64_t positions_stride, const float* cos, const float* sin,
                 int64_t max_positions, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
@@ -342,11 +342,11 @@ void LaunchRope(ElementType type, void* x, int64_t x_stride, int64_t rows, int64
   });
 }
 
-void LaunchWriteKv(ElementType type, const void* k, int64_t k_stride, const void* v, int64_t v_stride, int64_t rows,
+void LaunchWriteKv(DType type, const void* k, int64_t k_stride, const void* v, int64_t v_stride, int64_t rows,
                    const KvPages& cache, const int32_t* destinations, int64_t destinations_stride,
                    cudaStream_t stream) {
   if (rows == 0 || cache.kv_dim == 0) return;
-  const int64_t element = ElementBytes(type);
+  const int64_t element = DTypeSize(type);
   // Every offset the kernel forms is a multiple of kv_dim or of a stride, so
   // 16-byte words work when those (and the pointers) are 16-byte multiples.
   const int64_t per16 = 16 / element;

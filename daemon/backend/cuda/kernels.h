@@ -28,6 +28,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/dtype.h"  // the launchers take float32, float16 or bfloat16
+
 namespace djinn::cuda {
 
 // CUDA errors here are programming errors or device faults: report where and
@@ -50,10 +52,6 @@ namespace djinn::cuda {
 // stream capture: it reads the thread's error state, not the stream.)
 #define DJINN_CUDA_CHECK_LAUNCH() DJINN_CUDA_CHECK(cudaGetLastError())
 
-enum class ElementType { kFloat32, kFloat16, kBFloat16 };
-
-inline int64_t ElementBytes(ElementType type) { return type == ElementType::kFloat32 ? 4 : 2; }
-
 // Largest head_dim the attention kernels support.
 constexpr int64_t kMaxHeadDim = 256;
 
@@ -69,34 +67,34 @@ void PrepareSample();
 // out[t, :] = table[ids[t], :] for t < n. An id outside [0, table_rows)
 // gives a row of zeros rather than a read out of bounds (the engine checks
 // ids before uploading them).
-void LaunchEmbedding(ElementType type, const void* table, int64_t table_rows, int64_t cols, const int32_t* ids,
+void LaunchEmbedding(DType type, const void* table, int64_t table_rows, int64_t cols, const int32_t* ids,
                      int64_t ids_stride, int64_t n, void* out, int64_t out_stride, cudaStream_t stream);
 
 // out[r, :] = weight * (x[r, :] * rsqrt(mean(x[r, :]²) + eps)); fp32 statistics.
-void LaunchRmsNorm(ElementType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
+void LaunchRmsNorm(DType type, const void* x, int64_t x_stride, const void* weight, float eps, int64_t rows,
                    int64_t cols, void* out, int64_t out_stride, cudaStream_t stream);
 
 // x += y over `count` dense elements.
-void LaunchAdd(ElementType type, void* x, const void* y, int64_t count, cudaStream_t stream);
+void LaunchAdd(DType type, void* x, const void* y, int64_t count, cudaStream_t stream);
 
 // x[r] += bias over [rows, cols] (x strided, bias dense [cols]).
-void LaunchAddBias(ElementType type, void* x, int64_t x_stride, const void* bias, int64_t rows, int64_t cols,
+void LaunchAddBias(DType type, void* x, int64_t x_stride, const void* bias, int64_t rows, int64_t cols,
                    cudaStream_t stream);
 
 // RmsNorm in place over every head_dim slice of x [rows, cols] (strided),
 // each scaled by weight [head_dim]: one block per (row, head).
-void LaunchHeadRmsNorm(ElementType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
+void LaunchHeadRmsNorm(DType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
                        const void* weight, float eps, cudaStream_t stream);
 
 // out = silu(gate) * up over [rows, cols]; out may alias gate or up element
 // for element.
-void LaunchSiluMul(ElementType type, const void* gate, int64_t gate_stride, const void* up, int64_t up_stride,
+void LaunchSiluMul(DType type, const void* gate, int64_t gate_stride, const void* up, int64_t up_stride,
                    void* out, int64_t out_stride, int64_t rows, int64_t cols, cudaStream_t stream);
 
 // Rotates x ([rows, cols], in place) by positions[t], HF rotate_half pairing
 // (i, i + head_dim/2) in every head; cos/sin fp32 [max_positions,
 // head_dim/2]. A position outside [0, max_positions) leaves its row as is.
-void LaunchRope(ElementType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
+void LaunchRope(DType type, void* x, int64_t x_stride, int64_t rows, int64_t cols, int64_t head_dim,
                 const int32_t* positions, int64_t positions_stride, const float* cos, const float* sin,
                 int64_t max_positions, cudaStream_t stream);
 
@@ -115,7 +113,7 @@ struct KvPages {
 
 // Writes row t of k and v ([rows, kv_dim]) to cache row destinations[t]
 // (page * page_tokens + row in page). A negative destination is skipped.
-void LaunchWriteKv(ElementType type, const void* k, int64_t k_stride, const void* v, int64_t v_stride, int64_t rows,
+void LaunchWriteKv(DType type, const void* k, int64_t k_stride, const void* v, int64_t v_stride, int64_t rows,
                    const KvPages& cache, const int32_t* destinations, int64_t destinations_stride, cudaStream_t stream);
 
 // ------------------------------------------------------------ attention
@@ -134,7 +132,7 @@ struct DecodePlan {
   int64_t keys_per_split = 0;
   int64_t tile = 0;
 };
-DecodePlan PlanDecode(ElementType type, int64_t batch, const AttentionDims& dims, int64_t max_seq_len, int sm_count);
+DecodePlan PlanDecode(DType type, int64_t batch, const AttentionDims& dims, int64_t max_seq_len, int sm_count);
 // Scratch bytes DecodeAttention needs for any batch <= rows (the per-split
 // partial results; none when one split suffices).
 uint64_t DecodeScratchBytes(const AttentionDims& dims, int64_t rows, int64_t max_seq_len, int sm_count);
@@ -143,7 +141,7 @@ uint64_t DecodeScratchBytes(const AttentionDims& dims, int64_t rows, int64_t max
 // (clamped to max_seq_len) of the sequence whose page table is row b of
 // page_tables; out dense-rowed [batch, heads * head_dim]. A sequence length
 // <= 0 gives zeros. `scratch` holds DecodeScratchBytes(dims, batch, ...).
-void LaunchDecodeAttention(ElementType type, const void* q, int64_t q_stride, const KvPages& cache,
+void LaunchDecodeAttention(DType type, const void* q, int64_t q_stride, const KvPages& cache,
                            const int32_t* page_tables, int64_t page_tables_stride, const int32_t* seq_lens,
                            int64_t seq_lens_stride, int64_t batch, int64_t max_seq_len, const AttentionDims& dims,
                            void* scratch, uint64_t scratch_bytes, void* out, int64_t out_stride, int sm_count,
@@ -153,13 +151,13 @@ void LaunchDecodeAttention(ElementType type, const void* q, int64_t q_stride, co
 // over keys [0, start + n) of the sequence with `page_table`; out
 // [n, heads * head_dim]. Tensor cores for fp16/bf16 with head_dim 64 or 128
 // (and 16-byte aligned rows), the simple kernel otherwise.
-void LaunchPrefillAttention(ElementType type, const void* q, int64_t q_stride, const KvPages& cache,
+void LaunchPrefillAttention(DType type, const void* q, int64_t q_stride, const KvPages& cache,
                             const int32_t* page_table, int64_t n, int64_t start, const AttentionDims& dims, void* out,
                             int64_t out_stride, cudaStream_t stream);
 // The fallback on its own (also used by LaunchPrefillAttention): one block
 // per (head, query row), online softmax in registers. Any dtype, head_dim
 // even and <= kMaxHeadDim.
-void LaunchPrefillAttentionSimple(ElementType type, const void* q, int64_t q_stride, const KvPages& cache,
+void LaunchPrefillAttentionSimple(DType type, const void* q, int64_t q_stride, const KvPages& cache,
                                   const int32_t* page_table, int64_t n, int64_t start, const AttentionDims& dims,
                                   void* out, int64_t out_stride, cudaStream_t stream);
 

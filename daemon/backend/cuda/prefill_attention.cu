@@ -295,14 +295,14 @@ void PreparePrefillAttention() {
   AllowLargeSharedMemory(FlashPrefillKernel<__nv_bfloat16, 128>);
 }
 
-void LaunchPrefillAttention(ElementType type, const void* q, int64_t q_stride, const KvPages& cache,
+void LaunchPrefillAttention(DType type, const void* q, int64_t q_stride, const KvPages& cache,
                             const int32_t* page_table, int64_t n, int64_t start, const AttentionDims& dims, void* out,
                             int64_t out_stride, cudaStream_t stream) {
   if (n == 0) return;
   const int64_t d = dims.head_dim;
   // Tensor cores need 16-byte rows and aligned pointers for cp.async, and
   // 4-byte aligned output pairs.
-  const bool tensor_cores = type != ElementType::kFloat32 && (d == 64 || d == 128) && Aligned16(q) &&
+  const bool tensor_cores = type != DType::kFloat32 && (d == 64 || d == 128) && Aligned16(q) &&
                             q_stride % 8 == 0 && Aligned16(cache.base) && reinterpret_cast<uintptr_t>(out) % 4 == 0 &&
                             out_stride % 2 == 0;
   if (!tensor_cores) {
@@ -320,7 +320,7 @@ void LaunchPrefillAttention(ElementType type, const void* q, int64_t q_stride, c
   args.scale_log2 = static_cast<float>(kLog2E / std::sqrt(static_cast<double>(d)));
   args.out = out;
   args.out_stride = out_stride;
-  if (type == ElementType::kFloat16) {
+  if (type == DType::kFloat16) {
     d == 64 ? LaunchFlash<__half, 64>(args, n, dims.heads, stream)
             : LaunchFlash<__half, 128>(args, n, dims.heads, stream);
   } else {

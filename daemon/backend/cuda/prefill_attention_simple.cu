@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kWarps * 32) SimpleAttentionKernel(const Simpl
 
 }  // namespace
 
-void LaunchPrefillAttentionSimple(ElementType type, const void* q, int64_t q_stride, const KvPages& cache,
+void LaunchPrefillAttentionSimple(DType type, const void* q, int64_t q_stride, const KvPages& cache,
                                   const int32_t* page_table, int64_t n, int64_t start, const AttentionDims& dims,
                                   void* out, int64_t out_stride, cudaStream_t stream) {
   if (n == 0) return;

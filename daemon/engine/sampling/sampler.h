@@ -1,10 +1,10 @@
 // Chooses the next token from a row of logits: greedy, or temperature /
 // top-k / top-p sampling in the order HuggingFace applies its logits warpers.
 //
-// Two halves. SampleFromLogits is the rule: a pure function of the logits
-// and one SamplingRow (temperature, top-k, top-p and the row's uniform
-// draw), which the backends' Sample op implements too (backend.h). Sampler
-// is the per-request random stream that produces those rows. Deterministic:
+// Two halves. SampleFromLogits is the rule (daemon/backend/sample_rule.h):
+// a pure function of the logits and one SamplingRow, which every backend's
+// Sample op implements. Sampler, here, is the per-request random stream that
+// produces those rows. Deterministic:
 // the same params (seed included) and the same logits give the same tokens
 // on every machine, because the random stream and the uniform conversion are
 // spelled out here rather than left to the standard library.
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "daemon/backend/backend.h"  // SamplingRow
+#include "daemon/backend/sample_rule.h"  // SamplingRow, SampleFromLogits
 
 namespace djinn {
 
@@ -32,36 +32,6 @@ struct SamplingParams {
   // Seeds the per-request random stream (std::mt19937_64).
   uint64_t seed = 0;
 };
-
-// Working space of SampleFromLogits, one entry per token that can be chosen.
-// Callers only own the vector, so that it is reused from call to call.
-struct SampleCandidate {
-  double logit;   // already divided by the temperature; the sort key
-  double weight;  // exp(logit - max logit)
-  int32_t id;
-};
-
-// Returns the token id chosen from `logits` by `row`. NaN logits count as
-// -inf. INVALID_ARGUMENT when `logits` is empty or no entry is a number
-// above -inf. If some logits are +inf, the choice is among those only, with
-// equal weights.
-//
-// Greedy (row.temperature <= 0 or NaN): the first maximum (lowest id on
-// ties, like torch.argmax); row.uniform is not read. Sampling: temperature,
-// then top-k (boundary ties kept by lower id), then top-p over the top-k
-// survivors, then a softmax in double over the kept tokens; row.uniform is
-// inverted over the kept tokens in descending probability (ties by id):
-// the first token whose cumulative weight exceeds uniform * total. So
-// uniform 0 gives the most likely kept token and uniform just below 1 the
-// least likely one; a value outside [0, 1) is not an error (below 0 acts as
-// 0; 1 or above, or NaN, gives the last kept token). Another implementation
-// matches this one except where its normalising sum rounds differently in
-// the last bit.
-//
-// `scratch` is cleared and refilled; once its capacity reaches the vocabulary
-// size, calls do not allocate.
-absl::StatusOr<int32_t> SampleFromLogits(std::span<const float> logits, const SamplingRow& row,
-                                         std::vector<SampleCandidate>* scratch);
 
 // One Sampler per request: it owns the random stream, so consecutive rows
 // (and Sample calls) continue one reproducible sequence. Not thread-safe.
