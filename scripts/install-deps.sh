@@ -33,6 +33,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev nlohmann-json3-dev sentencepiece libpcre2-dev libutf8proc-dev
+  prometheus-cpp-dev # metrics: prometheus-cpp core and its exposer (pulls in libcivetweb-dev)
   libgtest-dev libgmock-dev googletest
   python3-jinja2 # tests/conformance/chat_template: Jinja2, as transformers renders chat templates
   prometheus curl

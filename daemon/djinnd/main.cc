@@ -2,8 +2,9 @@
 // serves them over gRPC (djinn.v1.Djinn, grpc.health.v1.Health, reflection),
 // with Prometheus metrics on a separate HTTP port.
 //
-// Start-up: flags -> backend -> one arena for the whole budget -> gRPC and
-// metrics listeners (health NOT_SERVING) -> preloads -> SERVING.
+// Start-up: flags -> the core (backend, one arena for the whole budget, model
+// registry) -> gRPC and metrics listeners (health NOT_SERVING) -> preloads ->
+// SERVING.
 // SIGTERM/SIGINT: health NOT_SERVING, stop accepting calls, let in-flight
 // streams run for --shutdown-grace, cancel what is left, exit 0.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -15,16 +16,11 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
-#include "common/byte_size.h"
 #include "common/logging.h"
-#include "common/metrics/http_server.h"
-#include "common/metrics/registry.h"
-#include "daemon/backend/create_backend.h"
+#include "daemon/core/core.h"
 #include "daemon/djinnd/daemon_flags.h"
-#include "daemon/memory/arena.h"
 #include "daemon/server/djinn_service.h"
-#include "daemon/server/model_registry.h"
-#include "daemon/server/server_metrics.h"
+#include "daemon/server/metrics_endpoint.h"
 
 namespace djinn {
 namespace {
@@ -57,29 +53,16 @@ int Run(int argc, char** argv) {
   if (!options.ok()) return Fail("bad flags", options.status());
   SetMinLogLevel(ParseLogLevel(options->log_level));
 
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options->device, options->threads);
-  if (!backend.ok()) return Fail("no backend", backend.status());
-  uint64_t budget = DefaultBudget(**backend);
-  if (options->vram_budget != "auto") {
-    absl::StatusOr<uint64_t> parsed = ParseByteSize(options->vram_budget);
-    if (!parsed.ok()) return Fail("bad --vram-budget", parsed.status());
-    budget = *parsed;
-  }
-  absl::StatusOr<std::byte*> base = (*backend)->ReserveArena(budget);
-  if (!base.ok()) return Fail("cannot reserve the memory budget", base.status());
-  Arena arena(*base, budget);
-  const DeviceDescription device = (*backend)->Describe();
-  LogInfo("device", {{"kind", device.kind}, {"name", device.name}, {"budget_bytes", budget}});
-
-  absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
-      ModelRegistry::Create(options->model_root, backend->get(), &arena);
-  if (!registry.ok()) return Fail("bad --model-root", registry.status());
-  (*registry)->set_max_queued(options->max_queued_requests);
-  (*registry)->set_resident_host_copies(options->resident_host_copies);
-
-  metrics::Registry metrics_registry;
-  ServerMetrics server_metrics(&metrics_registry);
-  DjinnService service(registry->get(), backend->get(), &arena, &server_metrics);
+  CoreOptions core_options;
+  core_options.device = options->device;
+  core_options.cpu_threads = options->threads;
+  core_options.memory_budget = options->vram_budget;
+  core_options.model_root = options->model_root;
+  core_options.max_queued_requests = options->max_queued_requests;
+  core_options.resident_host_copies = options->resident_host_copies;
+  absl::StatusOr<std::unique_ptr<Core>> core = Core::Create(core_options);
+  if (!core.ok()) return Fail("cannot start", core.status());
+  DjinnService service(core->get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -101,16 +84,16 @@ int Run(int argc, char** argv) {
   };
   set_serving(false);
 
-  std::unique_ptr<metrics::MetricsHttpServer> metrics_server;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint;
   int metrics_port = 0;
   if (!options->metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> started =
-        metrics::MetricsHttpServer::Start(options->metrics_listen, &metrics_registry);
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started =
+        MetricsEndpoint::Start(options->metrics_listen, (*core)->MetricsCollectables());
     if (!started.ok()) return Fail("cannot serve metrics", started.status());
-    metrics_server = *std::move(started);
-    metrics_port = metrics_server->port();
+    metrics_endpoint = *std::move(started);
+    metrics_port = metrics_endpoint->port();
   }
-  LogInfo("listening", {{"grpc_port", grpc_port}, {"metrics_port", metrics_port}, {"model_root", (*registry)->model_root()}});
+  LogInfo("listening", {{"grpc_port", grpc_port}, {"metrics_port", metrics_port}, {"model_root", (*core)->model_root()}});
 
   // The signal thread starts before preloading so that a SIGTERM during a
   // long load still shuts down cleanly.
@@ -130,8 +113,7 @@ int Run(int argc, char** argv) {
     settings.context_is_cap = true;  // one flag for every preload: a shorter model keeps its own
     settings.max_sequences = options->preload_max_sequences;
     settings.cancelled = [&stop] { return stop.HasBeenNotified(); };
-    absl::StatusOr<ModelInfo> info = (*registry)->Load(name, path, settings);
-    server_metrics.LoadFinished(info.ok());
+    absl::StatusOr<ModelInfo> info = (*core)->LoadModel(name, path, settings);
     if (!info.ok()) {
       LogError("preload failed", {{"model", name}, {"error", info.status().ToString()}});
       // Without its preloaded models the daemon must not report ready.
@@ -161,13 +143,12 @@ int Run(int argc, char** argv) {
   });
   if (!drained.WaitForNotificationWithTimeout(grace * 0.8)) {
     LogWarning("grace period ending; cancelling in-flight requests");
-    (*registry)->CancelAll();
+    (*core)->CancelAll();
   }
   shutdown_thread.join();
   server->Wait();
-  if (metrics_server) metrics_server->Stop();
-  (*registry)->Clear();
-  (*backend)->ReleaseArena(*base, budget);
+  metrics_endpoint.reset();
+  core->reset();  // unloads every model, gives the budget back
   LogInfo("stopped", {{"exit_code", exit_code}});
   return exit_code;
 }

@@ -13,6 +13,12 @@ void ResidencyManager::Add(ResidencyMember* member) {
 
 void ResidencyManager::Remove(ResidencyMember* member) {
   absl::MutexLock lock(&mutex_);
+  // A Rebalance may be promoting it outside the lock; it leaves only after.
+  auto not_pinned = [this, member]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    auto it = members_.find(member);
+    return it == members_.end() || it->second.pinned == 0;
+  };
+  mutex_.Await(absl::Condition(&not_pinned));
   members_.erase(member);
 }
 
@@ -66,11 +72,25 @@ void ResidencyManager::Reclaim(uint64_t bytes) {
 }
 
 void ResidencyManager::Rebalance() {
-  absl::MutexLock lock(&mutex_);
   std::vector<std::pair<uint64_t, ResidencyMember*>> recent;
-  for (auto& [member, state] : members_) recent.push_back({state.last_used, member});
+  {
+    absl::MutexLock lock(&mutex_);
+    for (auto& [member, state] : members_) {
+      recent.push_back({state.last_used, member});
+      ++state.pinned;  // stays a member until its turn below is over
+    }
+  }
   std::sort(recent.rbegin(), recent.rend());
-  for (const auto& [last_used, member] : recent) member->Promote();  // nothing to do for a resident one
+  // The promotions run without the manager's lock: each waits for its
+  // model's current pass and copies layers, and meanwhile a busy model's
+  // Activate (its next request) must not wait for them. A member promotes
+  // under its own compute lock, so a concurrent Activate that evicts it
+  // runs before or after, never during, the promotion.
+  for (const auto& [last_used, member] : recent) {
+    member->Promote();  // nothing to do for a resident one
+    absl::MutexLock lock(&mutex_);
+    --members_[member].pinned;
+  }
 }
 
 void ResidencyManager::ReclaimFromIdle(uint64_t bytes, const ResidencyMember* except) {

@@ -46,7 +46,7 @@ class ResidencyManager {
   // A member joins idle and leaves before it is destroyed (after its last
   // Activate/Deactivate returned).
   void Add(ResidencyMember* member);
-  void Remove(ResidencyMember* member);
+  void Remove(ResidencyMember* member) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // The member has requests to run: it is busy until Deactivate, and
   // promotes what free memory and idle members (least recently used first)
@@ -65,12 +65,14 @@ class ResidencyManager {
 
   // Memory came free (a model unloaded, a load failed): members promote
   // into it, the most recently used first, so that it is not left idle.
-  void Rebalance();
+  // Runs the promotions without the manager's lock (see the .cc).
+  void Rebalance() ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   struct State {
     bool active = false;
     uint64_t last_used = 0;  // tick of its last Activate/Deactivate
+    int pinned = 0;          // Rebalances that will still call it; Remove waits for 0
   };
   // Takes `bytes` from idle members other than `except`, least recently
   // used first (all they have when that is not enough).

@@ -118,4 +118,89 @@ GenerationRequest FromProto(const v1::GenerateRequest& request) {
   return out;
 }
 
+v1::StatsResponse ToProto(const CoreSnapshot& snapshot) {
+  v1::StatsResponse out;
+  out.set_version(snapshot.version);
+  out.set_uptime_seconds(absl::ToDoubleSeconds(snapshot.uptime));
+  out.mutable_device()->set_kind(snapshot.device.kind);
+  out.mutable_device()->set_name(snapshot.device.name);
+  out.mutable_device()->set_total_memory_bytes(snapshot.device.total_memory_bytes);
+
+  const ArenaUsage& usage = snapshot.memory;
+  v1::MemorySplit* memory = out.mutable_memory();
+  memory->set_budget_bytes(usage.capacity);
+  memory->set_resident_weight_bytes(usage.by_category[static_cast<int>(MemoryCategory::kWeights)]);
+  memory->set_ring_buffer_bytes(usage.by_category[static_cast<int>(MemoryCategory::kRingBuffer)]);
+  memory->set_kv_cache_bytes(usage.by_category[static_cast<int>(MemoryCategory::kKvCache)]);
+  memory->set_workspace_bytes(usage.by_category[static_cast<int>(MemoryCategory::kWorkspace)]);
+  memory->set_free_bytes(usage.free());
+
+  for (const ModelInfo& info : snapshot.models) {
+    v1::ModelStats* model = out.add_models();
+    model->set_name(info.name);
+    model->set_state(ToProto(info.state));
+    model->set_weight_bytes(info.weight_bytes);
+    // Now, not as loaded: layers move between models.
+    const ResidencySnapshot& now = info.residency;
+    model->set_resident_bytes(info.fixed_weight_bytes() + now.resident_layer_bytes);
+    model->set_streamed_bytes(now.streamed_bytes);
+    model->set_resident_layers(static_cast<uint32_t>(now.resident_layers));
+    model->set_streamed_layers(static_cast<uint32_t>(now.streamed_layers));
+    for (const std::string& line : info.plan.explanation) model->add_plan(line);
+    model->set_ring_buffer_bytes(now.ring_bytes);
+    model->set_ring_buffer_slots(static_cast<uint32_t>(now.ring_slots));
+    model->set_streamed_bytes_per_pass(now.streamed_bytes);
+    for (int64_t l = 0; l < now.resident_layers + now.streamed_layers; ++l) {
+      v1::LayerResidency* layer = model->add_layers();
+      layer->set_layer(static_cast<uint32_t>(l));
+      layer->set_bytes(now.layer_bytes);
+      layer->set_resident(l < now.resident_layers);
+      layer->set_ring_slot(layer->resident() ? -1 : static_cast<int32_t>((l - now.resident_layers) % now.ring_slots));
+    }
+    model->set_residency_promotions(now.counters.promotions);
+    model->set_residency_promoted_bytes(now.counters.promoted_bytes);
+    model->set_residency_evictions(now.counters.evictions);
+    model->set_host_copy_bytes(now.host_copy_bytes);
+    model->set_ring_compute_stalls(info.ring.compute_stalls);
+    model->set_ring_compute_stall_seconds(info.ring.compute_stall_seconds);
+    model->set_ring_copy_stalls(info.ring.copy_stalls);
+    model->set_ring_copy_stall_seconds(info.ring.copy_stall_seconds);
+    model->set_h2d_bytes_total(info.ring.bytes_copied);
+    model->set_h2d_gb_per_second(info.ring.copy_seconds > 0 ? info.ring.timed_bytes / info.ring.copy_seconds / 1e9 : 0);
+    model->set_kv_sequences_total(static_cast<uint32_t>(info.max_sequences));
+    model->set_kv_sequences_active(static_cast<uint32_t>(info.counters.active));
+    model->set_kv_cache_bytes(info.kv_cache_bytes);
+    model->set_kv_cache_used_bytes(info.kv_used_bytes);
+    model->set_requests_total(info.counters.requests_total);
+    model->set_generated_tokens_total(info.counters.generated_tokens_total);
+  }
+
+  const SnapshotTotals totals = Totals(snapshot);
+  memory->set_kv_cache_used_bytes(totals.kv_used_bytes);
+  memory->set_host_pinned_bytes(totals.host_copy_bytes);
+  v1::RequestCounters* requests = out.mutable_requests();
+  requests->set_generate_started(snapshot.requests.started);
+  requests->set_generate_completed(snapshot.requests.completed);
+  requests->set_generate_cancelled(snapshot.requests.cancelled);
+  requests->set_generate_failed(snapshot.requests.failed);
+  requests->set_generate_active(totals.active);
+  requests->set_generate_queued(totals.queued);
+  requests->set_prompt_tokens_total(totals.prompt_tokens);
+  requests->set_generated_tokens_total(totals.generated_tokens);
+  v1::RingBufferStats* ring = out.mutable_ring_buffer();
+  ring->set_capacity_bytes(totals.ring_capacity_bytes);
+  ring->set_used_bytes(totals.ring_capacity_bytes);  // every pass fills every slot
+  ring->set_slots(totals.ring_slots);
+  ring->set_compute_stalls(totals.ring.compute_stalls);
+  ring->set_compute_stall_seconds(totals.ring.compute_stall_seconds);
+  ring->set_copy_stalls(totals.ring.copy_stalls);
+  ring->set_copy_stall_seconds(totals.ring.copy_stall_seconds);
+  out.mutable_pcie()->set_h2d_bytes_total(totals.ring.bytes_copied);
+  out.mutable_pcie()->set_h2d_seconds_total(totals.ring.pass_seconds);
+  out.mutable_pcie()->set_h2d_copy_seconds_total(totals.ring.copy_seconds);
+  const double copy_seconds = totals.ring.copy_seconds;
+  out.mutable_pcie()->set_achieved_gb_per_second(copy_seconds > 0 ? totals.ring.timed_bytes / copy_seconds / 1e9 : 0);
+  return out;
+}
+
 }  // namespace djinn

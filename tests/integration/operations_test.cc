@@ -121,7 +121,8 @@ TEST(OperationsTest, MetricsEndpointServesRequestTokenAndLatencyMetrics) {
 
   const std::string response = HttpGet(daemon->metrics_port(), "/metrics");
   ASSERT_THAT(response, HasSubstr("HTTP/1.1 200"));
-  EXPECT_THAT(response, HasSubstr("text/plain; version=0.0.4"));
+  // prometheus-cpp says "text/plain; charset=utf-8": text format 0.0.4 to Prometheus.
+  EXPECT_THAT(response, HasSubstr("Content-Type: text/plain"));
   const std::string body = response.substr(response.find("\r\n\r\n") + 4);
   EXPECT_EQ(Sample(body, R"(djinn_generate_requests_total{model="tiny",outcome="completed"})"), 3);
   EXPECT_EQ(Sample(body, R"(djinn_generate_requests_total{model="tiny",outcome="rejected"})"), 1);

@@ -14,8 +14,11 @@ namespace djinn::testing {
 std::string ScrapeMetrics(int port) {
   const std::string response = HttpGet(port, "/metrics");
   const size_t body = response.find("\r\n\r\n");
+  // The text format: prometheus-cpp's exposer says "text/plain;
+  // charset=utf-8", which Prometheus reads as text format 0.0.4 (what it
+  // assumes for text/plain without a version).
   if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos ||
-      response.find("text/plain; version=0.0.4") > body) {
+      response.find("Content-Type: text/plain") > body) {
     return "";
   }
   return response.substr(body + 4);

@@ -4,19 +4,19 @@
 // message today; should a message ever carry several, the ones after its
 // first arrive together and count as 0 apart, so that a stream of n tokens
 // always makes n - 1 observations.
-#ifndef DJINN_DAEMON_SERVER_INTER_TOKEN_TIMER_H_
-#define DJINN_DAEMON_SERVER_INTER_TOKEN_TIMER_H_
+#ifndef DJINN_DAEMON_CORE_INTER_TOKEN_TIMER_H_
+#define DJINN_DAEMON_CORE_INTER_TOKEN_TIMER_H_
 
 #include <cstddef>
 
 #include "absl/time/time.h"
-#include "common/metrics/histogram.h"
+#include "prometheus/histogram.h"
 
 namespace djinn {
 
 class InterTokenTimer {
  public:
-  explicit InterTokenTimer(metrics::Histogram* histogram) : histogram_(histogram) {}
+  explicit InterTokenTimer(prometheus::Histogram* histogram) : histogram_(histogram) {}
 
   // `tokens` tokens of the stream were written to the client at `now`.
   void Written(size_t tokens, absl::Time now) {
@@ -27,10 +27,10 @@ class InterTokenTimer {
   }
 
  private:
-  metrics::Histogram* const histogram_;
+  prometheus::Histogram* const histogram_;
   absl::Time last_token_ = absl::InfinitePast();
 };
 
 }  // namespace djinn
 
-#endif  // DJINN_DAEMON_SERVER_INTER_TOKEN_TIMER_H_
+#endif  // DJINN_DAEMON_CORE_INTER_TOKEN_TIMER_H_

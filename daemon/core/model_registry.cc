@@ -1,4 +1,4 @@
-#include "daemon/server/model_registry.h"
+#include "daemon/core/model_registry.h"
 
 #include <filesystem>
 
@@ -88,20 +88,27 @@ absl::StatusOr<ModelInfo> ModelRegistry::Load(const std::string& name, const std
   settings.reclaim = [this](uint64_t bytes) { residency_manager_->Reclaim(bytes); };
   settings.largest_reclaimable_range = [this] { return residency_manager_->LargestReclaimableRange(); };
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = LoadModel(*resolved, settings, backend_, arena_);
-  absl::MutexLock lock(&mutex_);
-  Entry& entry = models_[name];
+  // The slow parts (the load above, Rebalance's waits for other models'
+  // passes and its layer copies) run without the registry lock, so that
+  // Find (every Generate) and List (every Stats and scrape) keep answering.
   if (!loaded.ok()) {
+    residency_manager_->Rebalance();  // what the load reclaimed is free again
+    absl::MutexLock lock(&mutex_);
     models_.erase(name);
     LogWarning("model load failed", {{"model", name}, {"error", loaded.status().ToString()}});
-    residency_manager_->Rebalance();  // what the load reclaimed is free again
     return loaded.status();
   }
-  ModelInfo& info = entry.info;
-  info.state = ModelState::kReady;
   residency_manager_->Rebalance();  // idle models take back what the load left free
-  entry.runner = std::make_shared<ModelRunner>(*std::move(loaded), max_queued_, residency_manager_);
-  ModelInfo described = Describe(entry);
-  const LoadTimings& t = entry.runner->weights().timings;
+  auto runner = std::make_shared<ModelRunner>(*std::move(loaded), max_queued_, residency_manager_);
+  ModelInfo described;
+  {
+    absl::MutexLock lock(&mutex_);
+    Entry& entry = models_[name];
+    entry.info.state = ModelState::kReady;
+    entry.runner = runner;
+    described = Describe(entry);
+  }
+  const LoadTimings& t = runner->weights().timings;
   auto rate = [](uint64_t bytes, double seconds) { return seconds > 0 ? bytes / seconds / 1e9 : 0.0; };
   LogInfo("model ready", {{"model", name},
                           {"weight_bytes", described.weight_bytes},

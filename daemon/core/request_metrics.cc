@@ -1,22 +1,28 @@
-#include "daemon/server/server_metrics.h"
-
-#include "common/metrics/histogram.h"
+#include "daemon/core/request_metrics.h"
 
 namespace djinn {
 namespace {
 
-using metrics::BuildCounter;
-using metrics::BuildGauge;
-using metrics::BuildHistogram;
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using Buckets = prometheus::Histogram::BucketBoundaries;
+using Labels = prometheus::Labels;
+
+// Bucket upper bounds start * factor^i, i in [0, count).
+Buckets ExponentialBuckets(double start, double factor, int count) {
+  Buckets buckets;
+  for (double bound = start; count-- > 0; bound *= factor) buckets.push_back(bound);
+  return buckets;
+}
 
 // Request-level latencies (first token, request and queue duration): 1 ms ..
 // ~65 s in powers of two. Kept as they were: a request to a 13B model
 // streamed over PCIe runs for about a minute (128 tokens at 0.24-0.4 s), a
 // tiny model on a CPU answers in milliseconds, and these durations grow with
 // prompt and output length, so factor-2 resolution is all they warrant.
-const metrics::BucketBoundaries& LatencyBuckets() {
-  static const metrics::BucketBoundaries* const buckets =
-      new metrics::BucketBoundaries(metrics::ExponentialBuckets(0.001, 2, 17));
+const Buckets& LatencyBuckets() {
+  static const Buckets* const buckets = new Buckets(ExponentialBuckets(0.001, 2, 17));
   return *buckets;
 }
 
@@ -29,8 +35,8 @@ const metrics::BucketBoundaries& LatencyBuckets() {
 // Time per output token moved from LatencyBuckets to these so that it and
 // the inter-token latency, two views of one quantity, compare bucket for
 // bucket.
-const metrics::BucketBoundaries& TokenLatencyBuckets() {
-  static const metrics::BucketBoundaries* const buckets = new metrics::BucketBoundaries{
+const Buckets& TokenLatencyBuckets() {
+  static const Buckets* const buckets = new Buckets{
       0.001, 0.0015, 0.002, 0.003, 0.005, 0.007, 0.01, 0.015, 0.02, 0.03, 0.05, 0.07,
       0.1,   0.15,   0.2,   0.3,   0.5,   0.7,   1,    1.5,   2,    3,    5};
   return *buckets;
@@ -51,60 +57,60 @@ const char* OutcomeName(RequestOutcome outcome) {
   return "failed";
 }
 
-ServerMetrics::ServerMetrics(metrics::Registry* registry)
-    : registry_(registry),
+RequestMetrics::RequestMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
       requests_(BuildCounter()
                     .Name("djinn_generate_requests_total")
                     .Help("Generate requests that ended, by model and outcome (completed, cancelled, failed, rejected).")
-                    .Register(*registry)),
+                    .Register(*registry_)),
       prompt_tokens_(BuildCounter()
                          .Name("djinn_prompt_tokens_total")
                          .Help("Prompt tokens of Generate requests that ran.")
-                         .Register(*registry)),
+                         .Register(*registry_)),
       generated_tokens_(BuildCounter()
                             .Name("djinn_generated_tokens_total")
                             .Help("Tokens generated and streamed to clients.")
-                            .Register(*registry)),
+                            .Register(*registry_)),
       in_flight_(BuildGauge()
                      .Name("djinn_generate_requests_in_flight")
                      .Help("Generate requests queued or streaming now.")
-                     .Register(*registry)),
+                     .Register(*registry_)),
       time_to_first_token_(BuildHistogram()
                                .Name("djinn_time_to_first_token_seconds")
                                .Help("From request arrival to the first generated token.")
-                               .Register(*registry)),
+                               .Register(*registry_)),
       request_duration_(BuildHistogram()
                             .Name("djinn_request_duration_seconds")
                             .Help("From request arrival to the last streamed message.")
-                            .Register(*registry)),
+                            .Register(*registry_)),
       queue_duration_(BuildHistogram()
                           .Name("djinn_queue_duration_seconds")
                           .Help("Time a request waited for a KV-cache slot.")
-                          .Register(*registry)),
+                          .Register(*registry_)),
       time_per_output_token_(BuildHistogram()
                                  .Name("djinn_time_per_output_token_seconds")
                                  .Help("Mean time between generated tokens of a request, after the first.")
-                                 .Register(*registry)),
+                                 .Register(*registry_)),
       inter_token_latency_(BuildHistogram()
                                .Name("djinn_inter_token_latency_seconds")
                                .Help("Time between consecutive generated tokens as they are streamed to a client "
                                      "(tokens sent in one message count as 0 apart).")
-                               .Register(*registry)),
+                               .Register(*registry_)),
       loads_(BuildCounter()
                  .Name("djinn_model_loads_total")
                  .Help("LoadModel calls that ended, by outcome (ok, failed).")
-                 .Register(*registry)) {
+                 .Register(*registry_)) {
   for (const char* outcome : {"ok", "failed"}) loads_.Add({{"outcome", outcome}});  // at zero from the start
 }
 
-void ServerMetrics::GenerateStarted(const std::string& model) { in_flight_.Add({{"model", model}}).Increment(); }
+void RequestMetrics::GenerateStarted(const std::string& model) { in_flight_.Add({{"model", model}}).Increment(); }
 
-void ServerMetrics::GenerateRejected(const std::string& model) {
+void RequestMetrics::GenerateRejected(const std::string& model) {
   requests_.Add({{"model", model}, {"outcome", OutcomeName(RequestOutcome::kRejected)}}).Increment();
 }
 
-void ServerMetrics::GenerateFinished(const std::string& model, RequestOutcome outcome, const GenerationUsage& usage) {
-  const metrics::Labels labels{{"model", model}};
+void RequestMetrics::GenerateFinished(const std::string& model, RequestOutcome outcome, const GenerationUsage& usage) {
+  const Labels labels{{"model", model}};
   in_flight_.Add(labels).Decrement();
   requests_.Add({{"model", model}, {"outcome", OutcomeName(outcome)}}).Increment();
   if (usage.prompt_tokens > 0) prompt_tokens_.Add(labels).Increment(usage.prompt_tokens);
@@ -120,10 +126,10 @@ void ServerMetrics::GenerateFinished(const std::string& model, RequestOutcome ou
   }
 }
 
-void ServerMetrics::LoadFinished(bool ok) { loads_.Add({{"outcome", ok ? "ok" : "failed"}}).Increment(); }
+void RequestMetrics::LoadFinished(bool ok) { loads_.Add({{"outcome", ok ? "ok" : "failed"}}).Increment(); }
 
-void ServerMetrics::ExportModelSeries(const std::string& model) {
-  const metrics::Labels labels{{"model", model}};
+void RequestMetrics::ExportModelSeries(const std::string& model) {
+  const Labels labels{{"model", model}};
   for (RequestOutcome outcome : kOutcomes) requests_.Add({{"model", model}, {"outcome", OutcomeName(outcome)}});
   prompt_tokens_.Add(labels);
   generated_tokens_.Add(labels);
@@ -135,7 +141,7 @@ void ServerMetrics::ExportModelSeries(const std::string& model) {
   inter_token_latency_.Add(labels, TokenLatencyBuckets());
 }
 
-metrics::Histogram& ServerMetrics::InterTokenLatency(const std::string& model) {
+prometheus::Histogram& RequestMetrics::InterTokenLatency(const std::string& model) {
   return inter_token_latency_.Add({{"model", model}}, TokenLatencyBuckets());
 }
 

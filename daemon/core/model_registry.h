@@ -6,8 +6,8 @@
 // Loads are confined to the model root: a path that resolves (symlinks
 // included) outside it is refused. Names are reserved while loading, so a
 // second load of the same name fails at once with ALREADY_EXISTS.
-#ifndef DJINN_DAEMON_SERVER_MODEL_REGISTRY_H_
-#define DJINN_DAEMON_SERVER_MODEL_REGISTRY_H_
+#ifndef DJINN_DAEMON_CORE_MODEL_REGISTRY_H_
+#define DJINN_DAEMON_CORE_MODEL_REGISTRY_H_
 
 #include <map>
 #include <memory>
@@ -66,9 +66,10 @@ class ModelRegistry {
   // plan counts what idle models could give back as free (ResidencyManager).
   // INVALID_ARGUMENT (bad name, bad files), PERMISSION_DENIED (outside the
   // root), NOT_FOUND (no such path), ALREADY_EXISTS, RESOURCE_EXHAUSTED.
-  absl::StatusOr<ModelInfo> Load(const std::string& name, const std::string& path, LoadSettings settings);
+  absl::StatusOr<ModelInfo> Load(const std::string& name, const std::string& path, LoadSettings settings)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // Waits for the model's requests to finish, then frees its memory.
-  absl::Status Unload(const std::string& name);
+  absl::Status Unload(const std::string& name) ABSL_LOCKS_EXCLUDED(mutex_);
   // The runner of a READY model; NOT_FOUND otherwise (UNAVAILABLE while it loads).
   absl::StatusOr<std::shared_ptr<ModelRunner>> Find(const std::string& name) const;
   std::vector<ModelInfo> List() const;
@@ -78,6 +79,9 @@ class ModelRegistry {
   void Clear();
 
   const std::string& model_root() const { return model_root_; }
+  // The manager every model of this registry shares device memory through
+  // (tests add members of their own to it).
+  ResidencyManager* residency_manager() const { return residency_manager_.get(); }
 
  private:
   struct Entry {
@@ -103,4 +107,4 @@ class ModelRegistry {
 
 }  // namespace djinn
 
-#endif  // DJINN_DAEMON_SERVER_MODEL_REGISTRY_H_
+#endif  // DJINN_DAEMON_CORE_MODEL_REGISTRY_H_
