@@ -5,10 +5,12 @@
 #
 #   tests/gpu/check_all.sh PKG WORKDIR
 #
-#   1. ops against the CPU backend          (tests/gpu/run.sh)
+#   1. ops: the backend conformance suite on cuda and cpu, what only the
+#      CUDA backend promises, the weight ring (tests/gpu/run.sh)
 #   2. whole models against transformers    (tests/gpu/check_models.sh)
 #   3. device memory never above the budget (tests/gpu/check_memory.sh)
-#   4. weight streaming: streamed = resident results (tests/gpu/check_streaming.sh)
+#   4. weight streaming: streamed = resident results, on cuda and cpu
+#      (tests/gpu/check_streaming.sh)
 #   5. the README's first command on the GPU (scripts/run.sh with DJINN_BIN_DIR)
 #   6. every architecture against transformers, models written by its own
 #      save_pretrained, and chat prompts as apply_chat_template tokenizes them

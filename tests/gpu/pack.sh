@@ -5,8 +5,9 @@
 #
 #   tests/gpu/pack.sh BUILD_DIR PKG
 #       BUILD_DIR: a CUDA build (cmake -DDJINN_CUDA=ON), already built:
-#         ninja -C BUILD_DIR djinnd djinnctl gpu_backend_ops_test
-#           gpu_model_reference_test gpu_streaming_model_test gpu_hf_models_test
+#         ninja -C BUILD_DIR djinnd djinnctl gpu_backend_conformance_test
+#           gpu_backend_ops_test gpu_weight_ring_test gpu_model_reference_test
+#           gpu_streaming_model_test gpu_hf_models_test
 #       PKG: written anew: bin/ (djinnd, djinnctl, the test binaries, debug
 #         info stripped), lib/ (what they load, without the CUDA toolkit's
 #         libraries: the GPU host has them), run.sh, tokenizers.tar.xz.
@@ -26,7 +27,7 @@ trap 'rm -rf "$dist"' EXIT
 mkdir -p "$(dirname "$PKG")"
 mv "$dist/djinn-gpu-check-linux-x86_64" "$PKG"
 rm -f "$PKG"/lib/libcudart.so.* "$PKG"/lib/libcublas.so.* "$PKG"/lib/libcublasLt.so.*
-"$ROOT/tests/gpu/run.sh" --pack "$BUILD" "$PKG"
+"$ROOT/tests/gpu/run.sh" --pack "$BUILD" "$PKG"  # the conformance suite, CUDA-only ops, the weight ring
 "$ROOT/tests/gpu/check_models.sh" --pack "$BUILD" "$PKG"
 "$ROOT/tests/gpu/check_streaming.sh" --pack "$BUILD" "$PKG"
 "$ROOT/tests/gpu/check_hf_models.sh" --pack "$BUILD" "$PKG"

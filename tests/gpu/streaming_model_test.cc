@@ -1,8 +1,10 @@
-// Weight streaming on the CUDA backend, on a GPU host: a model loaded under
-// budgets that force exactly 10%, 50% and 90% of its layers through the ring
-// buffer gives exactly the logits and greedy tokens of the fully resident
-// model (same kernels, same order: only where the weights are read from
-// changes), and the failure paths leave nothing behind.
+// Weight streaming on every backend of a GPU host (tests/backend/backends.h:
+// the CUDA backend and the CPU one): a model loaded under budgets that force
+// exactly 10%, 50% and 90% of its layers through the ring buffer gives
+// exactly the logits and greedy tokens of the fully resident model on the
+// same backend (same kernels, same order: only where the weights are read
+// from changes), and the failure paths leave nothing behind (device memory
+// included, where the device is the backend's own).
 //
 //   gpu_streaming_model_test --model-dir DIR     (or DJINN_STREAMING_MODEL_DIR=DIR)
 //
@@ -17,13 +19,13 @@
 // budgets come from the planner's own sizes (the all-resident plan, one
 // layer's block), so each plan streams exactly the share it aims at.
 // tests/unit/model_runner_test.cc (TenFiftyAndNinetyPercentStreamed) does the
-// same on the CPU backend.
-#include <cuda_runtime_api.h>
-
+// same on the CPU backend in CTest, with a smaller model.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,11 +35,12 @@
 #include "absl/time/time.h"
 #include "common/byte_size.h"
 #include "common/model_config.h"
-#include "daemon/backend/cuda/cuda_backend.h"
 #include "daemon/engine/model_loader.h"
 #include "daemon/engine/model_runner.h"
 #include "daemon/memory/arena.h"
 #include "gtest/gtest.h"
+#include "tests/backend/backends.h"
+#include "tests/backend/support.h"
 
 namespace djinn {
 namespace {
@@ -46,36 +49,35 @@ std::string g_model_dir;
 constexpr int kSequences = 2;
 constexpr int64_t kContext = 256;
 
-CudaBackend& Backend() {
-  static CudaBackend* backend = [] {
-    absl::StatusOr<std::unique_ptr<CudaBackend>> b = CudaBackend::Create();
-    if (!b.ok()) {
-      std::fprintf(stderr, "no CUDA device: %s\n", std::string(b.status().message()).c_str());
+// One backend of each name for the whole run (the resident reference is
+// measured once per backend); aborts when one cannot be made.
+Backend& BackendNamed(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Backend>> backends;
+  std::unique_ptr<Backend>& backend = backends[name];
+  if (backend == nullptr) {
+    absl::StatusOr<std::unique_ptr<Backend>> made = backendtest::MakeBackend(name);
+    if (!made.ok()) {
+      std::fprintf(stderr, "no %s backend: %s\n", name.c_str(), std::string(made.status().message()).c_str());
       std::abort();
     }
-    return b->release();
-  }();
+    backend = *std::move(made);
+  }
   return *backend;
 }
 
-uint64_t FreeDeviceBytes() {
-  size_t free = 0, total = 0;
-  cudaMemGetInfo(&free, &total);
-  return free;
-}
-
-// An arena of `bytes` on the GPU, given back at destruction.
+// An arena of `bytes` in a backend's memory, given back at destruction.
 struct Budget {
-  explicit Budget(uint64_t bytes) : bytes(bytes) {
-    absl::StatusOr<std::byte*> reserved = Backend().ReserveArena(bytes);
+  Budget(Backend& backend, uint64_t bytes) : backend(backend), bytes(bytes) {
+    absl::StatusOr<std::byte*> reserved = backend.ReserveArena(bytes);
     EXPECT_TRUE(reserved.ok()) << reserved.status();
     base = reserved.value_or(nullptr);
     arena = std::make_unique<Arena>(base, bytes);
   }
   ~Budget() {
     arena.reset();
-    if (base != nullptr) Backend().ReleaseArena(base, bytes);
+    if (base != nullptr) backend.ReleaseArena(base, bytes);
   }
+  Backend& backend;
   uint64_t bytes;
   std::byte* base = nullptr;
   std::unique_ptr<Arena> arena;
@@ -84,7 +86,16 @@ struct Budget {
 absl::StatusOr<std::unique_ptr<LoadedWeights>> Load(Budget& budget, LoadSettings settings = {}) {
   settings.max_context_length = kContext;
   settings.max_sequences = kSequences;
-  return LoadModel(g_model_dir, settings, &Backend(), budget.arena.get());
+  return LoadModel(g_model_dir, settings, &budget.backend, budget.arena.get());
+}
+
+// Where the device memory is the backend's own (a GPU), everything a load
+// took is given back: in use now at most 8 MiB above `before`.
+void ExpectDeviceMemoryBack(Backend& backend, std::optional<uint64_t> before) {
+  const std::optional<uint64_t> now = backendtest::DeviceBytesInUse(backend);
+  if (before && now) {
+    EXPECT_LE(*now, *before + (8ull << 20)) << "device memory not given back";
+  }
 }
 
 struct Outcome {
@@ -151,9 +162,9 @@ struct Resident {
   }
 };
 
-void Measure(Resident* out) {
+void Measure(Backend& backend, Resident* out) {
   {
-    Budget everything(16ull << 30);
+    Budget everything(backend, 16ull << 30);
     absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(everything);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     const ResidencyPlan plan = (*loaded)->plan;
@@ -169,31 +180,35 @@ void Measure(Resident* out) {
     ASSERT_EQ(out->reference.tokens.size(), 32u);
     out->layers = layers;
   }
-  Budget short_one(out->total_bytes - 1);
+  Budget short_one(backend, out->total_bytes - 1);
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(short_one);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_GT((*loaded)->plan.streamed_layers, 0);
   out->layer_bytes = (*loaded)->plan.streamed_weight_bytes / (*loaded)->plan.streamed_layers;
 }
 
-const Resident& Measured() {
-  static const Resident* resident = [] {
-    auto* r = new Resident;
-    Measure(r);
-    return r;
-  }();
-  return *resident;
-}
+class StreamingModelTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  Backend& backend() { return BackendNamed(GetParam()); }
+
+  // The resident run on this backend, measured once per backend.
+  const Resident& Measured() {
+    static std::map<std::string, Resident> measured;
+    auto [it, first] = measured.try_emplace(GetParam());
+    if (first) Measure(backend(), &it->second);
+    return it->second;
+  }
+};
 
 // A load under `budget_bytes` streams exactly `streamed` layers through a
 // ring of `ring_slots` beside `kv_sequences` KV sequences, gives the resident
 // run's logits (bit for bit) and greedy tokens, and gives the device memory
 // back when it is unloaded.
-void ExpectResidentResults(const Resident& resident, uint64_t budget_bytes, int64_t streamed, int ring_slots,
-                           int kv_sequences) {
-  const uint64_t free_before = FreeDeviceBytes();
+void ExpectResidentResults(Backend& backend, const Resident& resident, uint64_t budget_bytes, int64_t streamed,
+                           int ring_slots, int kv_sequences) {
+  const std::optional<uint64_t> in_use = backendtest::DeviceBytesInUse(backend);
   {
-    Budget budget(budget_bytes);
+    Budget budget(backend, budget_bytes);
     absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     const ResidencyPlan plan = (*loaded)->plan;
@@ -217,34 +232,34 @@ void ExpectResidentResults(const Resident& resident, uint64_t budget_bytes, int6
                 counters.bytes_copied / counters.pass_seconds / 1e9, static_cast<unsigned long long>(counters.passes),
                 counters.bytes_copied / 1e9);
   }
-  EXPECT_GE(FreeDeviceBytes() + (8ull << 20), free_before);
+  ExpectDeviceMemoryBack(backend, in_use);
 }
 
-TEST(StreamingModelTest, TenFiftyAndNinetyPercentStreamedGiveTheResidentResults) {
+TEST_P(StreamingModelTest, TenFiftyAndNinetyPercentStreamedGiveTheResidentResults) {
   const Resident& resident = Measured();
   ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
-  std::printf("model %s: %lld layers of %.2f MiB; resident run %.2f ms/token\n", g_model_dir.c_str(),
-              static_cast<long long>(resident.layers), resident.layer_bytes / 1048576.0,
+  std::printf("%s: model %s: %lld layers of %.2f MiB; resident run %.2f ms/token\n", GetParam().c_str(),
+              g_model_dir.c_str(), static_cast<long long>(resident.layers), resident.layer_bytes / 1048576.0,
               resident.reference.seconds_per_token * 1e3);
   for (int percent : {10, 50, 90}) {
     const int64_t streamed = resident.layers * percent / 100;
     const uint64_t budget = resident.BudgetStreaming(streamed);
     SCOPED_TRACE(absl::StrFormat("%d%% streamed (%d layers), budget %d B", percent, streamed, budget));
-    ExpectResidentResults(resident, budget, streamed, ResidencyPlan::kRingSlots, kSequences);
+    ExpectResidentResults(backend(), resident, budget, streamed, ResidencyPlan::kRingSlots, kSequences);
   }
 }
 
 // The smallest budget streams every layer through a ring of 2 with one KV
 // sequence, with the same results; one byte less names the bytes needed.
-TEST(StreamingModelTest, BudgetBelowTheMinimumNamesTheBytesNeeded) {
+TEST_P(StreamingModelTest, BudgetBelowTheMinimumNamesTheBytesNeeded) {
   const Resident& resident = Measured();
   ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
   const uint64_t minimum = resident.Minimum();
   {
     SCOPED_TRACE(absl::StrFormat("the smallest budget, %d B", minimum));
-    ExpectResidentResults(resident, minimum, resident.layers, 2, 1);
+    ExpectResidentResults(backend(), resident, minimum, resident.layers, 2, 1);
   }
-  Budget too_small(minimum - 1);
+  Budget too_small(backend(), minimum - 1);
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(too_small);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kResourceExhausted) << loaded.status();
@@ -259,10 +274,10 @@ TEST(StreamingModelTest, BudgetBelowTheMinimumNamesTheBytesNeeded) {
 // their blocks) and promoting them back each give the resident run's logits
 // and greedy tokens bit for bit; the recorded decode steps are recorded
 // again for each placement.
-TEST(StreamingModelTest, EvictedAndPromotedLayersGiveTheResidentResults) {
+TEST_P(StreamingModelTest, EvictedAndPromotedLayersGiveTheResidentResults) {
   const Resident& resident = Measured();
   ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
-  Budget budget(resident.total_bytes);
+  Budget budget(backend(), resident.total_bytes);
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ModelRunner runner(*std::move(loaded));
@@ -288,15 +303,15 @@ TEST(StreamingModelTest, EvictedAndPromotedLayersGiveTheResidentResults) {
               evicted.seconds_per_token * 1e3, half * layer / 1e6, promote_and_run);
 }
 
-TEST(StreamingModelTest, CancelledStreamedLoadGivesBackEverything) {
+TEST_P(StreamingModelTest, CancelledStreamedLoadGivesBackEverything) {
   const Resident& resident = Measured();
   ASSERT_GT(resident.layer_bytes, 0u) << "the resident load failed";
-  Budget budget(resident.BudgetStreaming(resident.layers / 2));  // half the layers stream
+  Budget budget(backend(), resident.BudgetStreaming(resident.layers / 2));  // half the layers stream
   // Polled once per tensor: cancelled among the first resident layers, and
   // in the second-last layer (streamed, its pinned host block allocated).
   for (int cancel_at : {3, 40, static_cast<int>(1 + 9 * (resident.layers - 2) + 4)}) {
     SCOPED_TRACE(absl::StrFormat("cancelled at poll %d", cancel_at));
-    const uint64_t free_before = FreeDeviceBytes();
+    const std::optional<uint64_t> in_use = backendtest::DeviceBytesInUse(backend());
     int polls = 0;
     LoadSettings settings;
     settings.cancelled = [&] { return ++polls >= cancel_at; };
@@ -305,13 +320,15 @@ TEST(StreamingModelTest, CancelledStreamedLoadGivesBackEverything) {
     EXPECT_EQ(loaded.status().code(), absl::StatusCode::kCancelled) << loaded.status();
     EXPECT_EQ(polls, cancel_at);
     EXPECT_EQ(budget.arena->Usage().free(), budget.arena->Usage().capacity);
-    EXPECT_GE(FreeDeviceBytes() + (8ull << 20), free_before);
+    ExpectDeviceMemoryBack(backend(), in_use);
   }
   // And a load after the cancelled ones works in the same budget.
   absl::StatusOr<std::unique_ptr<LoadedWeights>> loaded = Load(budget);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->plan.streamed_layers, resident.layers / 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StreamingModelTest, DJINN_ALL_BACKENDS);
 
 }  // namespace
 }  // namespace djinn

@@ -1,6 +1,7 @@
 // TopLogprobs on the device: one 512-thread block per row of fp32 logits,
-// the rule of Backend::TopLogprobs (the CPU's TopLogprobsRow is the
-// reference it is tested against, tests/gpu/top_logprobs_op_test.cc).
+// the rule of Backend::TopLogprobs, which the CPU's TopLogprobsRow runs too
+// (both are tested against a double-precision log_softmax,
+// tests/backend/top_logprobs_ops_test.cc).
 //
 // Two reads of the row (up to ~152k logits; the second mostly from L2),
 // each with eight loads in flight per thread (two float4 when the row is
